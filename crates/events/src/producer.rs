@@ -1,0 +1,186 @@
+//! The producer path: stamp, validate and serialise an event.
+
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
+use uuid::Uuid;
+
+use crate::event::Event;
+use crate::schema::{validate, ValidationError};
+
+/// Why an event could not be encoded; nothing was published.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    /// The event does not serialise to a JSON object.
+    #[error("event does not serialise to a JSON object: {0}")]
+    Serialize(String),
+    /// The event breaks its topic's schema.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+}
+
+/// A fresh random (v4) event id.
+pub fn new_event_id() -> Uuid {
+    Uuid::new_v4()
+}
+
+/// The current time as an RFC 3339 UTC instant with milliseconds, e.g. `2026-05-01T08:00:00.120Z`.
+pub fn timestamp_now() -> String {
+    format_timestamp(OffsetDateTime::now_utc())
+}
+
+/// `t` as an RFC 3339 UTC instant with milliseconds (converted to UTC, truncated to the millisecond).
+pub fn format_timestamp(t: OffsetDateTime) -> String {
+    let t = t.to_offset(UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+/// Parses an RFC 3339 timestamp such as an event's `due_date` or `remind_at`.
+pub fn parse_timestamp(text: &str) -> Result<OffsetDateTime, time::error::Parse> {
+    OffsetDateTime::parse(text, &Rfc3339)
+}
+
+/// The event as a JSON value with `schema_version` stamped to the version this build knows,
+/// validated against the topic's schema.
+pub fn to_value<E: Event>(event: &E) -> Result<Value, EncodeError> {
+    let mut value =
+        serde_json::to_value(event).map_err(|e| EncodeError::Serialize(e.to_string()))?;
+    let object = value
+        .as_object_mut()
+        .ok_or_else(|| EncodeError::Serialize("not a JSON object".to_owned()))?;
+    object.insert(
+        "schema_version".to_owned(),
+        Value::String(E::TOPIC.schema_version().to_owned()),
+    );
+    validate(E::TOPIC, &value)?;
+    Ok(value)
+}
+
+/// The producer path: stamps `schema_version`, validates against the topic's schema and returns
+/// the JSON body to publish (`Content-Type: application/json`; Dapr wraps it in a CloudEvent).
+///
+/// Nothing invalid leaves the producer: an event that breaks its schema is an error here.
+pub fn encode<E: Event>(event: &E) -> Result<Vec<u8>, EncodeError> {
+    let value = to_value(event)?;
+    serde_json::to_vec(&value).map_err(|e| EncodeError::Serialize(e.to_string()))
+}
+
+/// The Dapr sidecar path that publishes `event`: `/v1.0/publish/<pubsub>/<topic>` with the task
+/// id as `metadata.partitionKey`, so one task's events stay in order on Kafka.
+pub fn publish_path<E: Event>(pubsub: &str, event: &E) -> String {
+    format!(
+        "/v1.0/publish/{pubsub}/{}?metadata.partitionKey={}",
+        E::TOPIC.name(),
+        event.task_id()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{reminder, task_data, TASK_ID};
+    use crate::{
+        ReminderEvent, ReminderEventType, ReminderState, TaskEvent, TaskEventType, TaskUpdate,
+        TaskView, Topic,
+    };
+
+    fn is_utc_millis(text: &str) -> bool {
+        let b = text.as_bytes();
+        b.len() == 24
+            && text.ends_with('Z')
+            && b[10] == b'T'
+            && b[19] == b'.'
+            && text[..10].split('-').count() == 3
+    }
+
+    #[test]
+    fn constructor_fills_the_envelope() {
+        let event = TaskEvent::new(TaskEventType::Created, "user-1", TASK_ID, task_data());
+        assert_eq!(event.event_id.get_version_num(), 4);
+        assert_eq!(event.schema_version, "1.0.0");
+        assert!(is_utc_millis(&event.timestamp), "{}", event.timestamp);
+        let other = TaskEvent::new(TaskEventType::Created, "user-1", TASK_ID, task_data());
+        assert_ne!(event.event_id, other.event_id);
+    }
+
+    #[test]
+    fn encode_stamps_the_known_version() {
+        let mut event = TaskEvent::new(TaskEventType::Updated, "user-1", TASK_ID, task_data());
+        event.schema_version = "0.0.1".into();
+        let body: Value = serde_json::from_slice(&encode(&event).unwrap()).unwrap();
+        assert_eq!(body["schema_version"], "1.0.0");
+        assert_eq!(body["event_type"], "task.updated");
+        assert_eq!(body["task_data"]["recurrence_id"], Value::Null);
+        assert_eq!(body["event_id"], event.event_id.to_string());
+    }
+
+    #[test]
+    fn encode_rejects_an_invalid_event() {
+        let mut data = task_data();
+        data.title = "x".repeat(201);
+        data.tags.push("home".into());
+        let event = TaskEvent::new(TaskEventType::Created, "user-1", TASK_ID, data);
+        let Err(EncodeError::Invalid(error)) = encode(&event) else {
+            panic!("an invalid event was encoded");
+        };
+        assert!(error.has("/task_data/title", "maxLength"), "{error}");
+        assert!(error.has("/task_data/tags", "uniqueItems"), "{error}");
+
+        let mut event = TaskEvent::new(TaskEventType::Created, "", TASK_ID, task_data());
+        event.timestamp = "2026-05-01 08:00:00".into();
+        let Err(EncodeError::Invalid(error)) = encode(&event) else {
+            panic!("an invalid event was encoded");
+        };
+        assert!(error.has("/user_id", "minLength"), "{error}");
+        assert!(error.has("/timestamp", "pattern"), "{error}");
+    }
+
+    #[test]
+    fn every_topic_encodes() {
+        let mut reminder_event =
+            ReminderEvent::new(ReminderEventType::Scheduled, "user-1", TASK_ID, &reminder());
+        reminder_event.task_title = Some("Water the plants".into());
+        assert_eq!(reminder_event.state, ReminderState::Scheduled);
+        encode(&reminder_event).unwrap();
+        let view = TaskView::from_task(TASK_ID, &task_data());
+        encode(&TaskUpdate::new(
+            TaskEventType::Created,
+            "user-1",
+            TASK_ID,
+            0,
+            Some(view),
+        ))
+        .unwrap();
+        let deleted = TaskUpdate::new(TaskEventType::Deleted, "user-1", TASK_ID, 7, None);
+        let body: Value = serde_json::from_slice(&encode(&deleted).unwrap()).unwrap();
+        assert_eq!(body["task"], Value::Null);
+        assert_eq!(body["sequence"], 7);
+        assert_eq!(<TaskUpdate as Event>::TOPIC, Topic::TaskUpdates);
+    }
+
+    #[test]
+    fn timestamps_are_utc_with_millis() {
+        let t = parse_timestamp("2026-05-01T10:00:00.123456+02:00").unwrap();
+        assert_eq!(format_timestamp(t), "2026-05-01T08:00:00.123Z");
+        assert!(is_utc_millis(&timestamp_now()));
+        assert!(parse_timestamp("yesterday").is_err());
+    }
+
+    #[test]
+    fn publish_path_keys_by_task() {
+        let event = TaskEvent::new(TaskEventType::Deleted, "user-1", TASK_ID, task_data());
+        assert_eq!(
+            publish_path("pubsub", &event),
+            "/v1.0/publish/pubsub/task-events?metadata.partitionKey=5d1f7c1a-3b7e-4f43-a5f4-0d9f6d8a2b10"
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! `task-updates`: the new state of a task as the UI shows it.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::event::{Event, Topic};
+use crate::producer::{new_event_id, timestamp_now};
+use crate::task_event::TaskData;
+use crate::types::{Priority, TaskEventType, TaskReminder};
+
+/// An event on the `task-updates` topic (schema `task-updates.schema.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+pub struct TaskUpdate {
+    /// Kind of change.
+    pub event_type: TaskEventType,
+    /// Unique id of the update.
+    pub event_id: Uuid,
+    /// Owner of the task, whose browsers receive the update: the JWT `sub`.
+    pub user_id: String,
+    /// When the update was produced: RFC 3339 UTC instant ending in `Z`.
+    pub timestamp: String,
+    /// Schema version the producer validated against (stamped by [`crate::encode`]).
+    pub schema_version: String,
+    /// Id of the task; the Kafka partition key.
+    pub task_id: Uuid,
+    /// Version of the task this update shows, increasing with every change of the task; a UI
+    /// ignores an update whose sequence is not greater than the one it has.
+    pub sequence: u64,
+    /// The task after the change; `None` for `task.deleted`.
+    pub task: Option<TaskView>,
+}
+
+impl TaskUpdate {
+    /// A new update with a fresh v4 `event_id`, `timestamp` now and the current `schema_version`.
+    pub fn new(
+        event_type: TaskEventType,
+        user_id: impl Into<String>,
+        task_id: Uuid,
+        sequence: u64,
+        task: Option<TaskView>,
+    ) -> Self {
+        Self {
+            event_type,
+            event_id: new_event_id(),
+            user_id: user_id.into(),
+            timestamp: timestamp_now(),
+            schema_version: Topic::TaskUpdates.schema_version().to_owned(),
+            task_id,
+            sequence,
+            task,
+        }
+    }
+}
+
+/// A task as the UI shows it: the `task` of a [`TaskUpdate`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+pub struct TaskView {
+    /// Id of the task (equal to the update's `task_id`).
+    pub id: Uuid,
+    /// Title, 1 to 200 characters.
+    pub title: String,
+    /// Description, at most 4000 characters.
+    pub description: Option<String>,
+    /// Whether the task is done.
+    pub completed: bool,
+    /// Priority.
+    pub priority: Priority,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Due date: RFC 3339 UTC instant.
+    pub due_date: Option<String>,
+    /// IANA time zone name to show the due date in.
+    pub timezone: Option<String>,
+    /// RFC 5545 RRULE value.
+    pub recurrence: Option<String>,
+    /// Reminders of the task.
+    pub reminders: Vec<TaskReminder>,
+    /// When the task was last changed: RFC 3339 UTC instant.
+    pub updated_at: String,
+}
+
+impl TaskView {
+    /// The UI view of task `id` stored as `data`.
+    pub fn from_task(id: Uuid, data: &TaskData) -> Self {
+        Self {
+            id,
+            title: data.title.clone(),
+            description: data.description.clone(),
+            completed: data.completed,
+            priority: data.priority,
+            tags: data.tags.clone(),
+            due_date: data.due_date.clone(),
+            timezone: data.timezone.clone(),
+            recurrence: data.recurrence.clone(),
+            reminders: data.reminders.clone(),
+            updated_at: data.updated_at.clone(),
+        }
+    }
+}
+
+impl Event for TaskUpdate {
+    const TOPIC: Topic = Topic::TaskUpdates;
+
+    fn event_id(&self) -> Uuid {
+        self.event_id
+    }
+
+    fn user_id(&self) -> &str {
+        &self.user_id
+    }
+
+    fn task_id(&self) -> Uuid {
+        self.task_id
+    }
+
+    fn schema_version(&self) -> &str {
+        &self.schema_version
+    }
+
+    fn event_type_name(&self) -> &'static str {
+        self.event_type.as_str()
+    }
+}

@@ -1,0 +1,108 @@
+"""Helpers of the end-to-end tests, against the real stack started by `./dev up` (PostgreSQL, Kafka, the Dapr
+Scheduler, daprd per app-id, and the wasm host serving spin.toml).
+
+`./dev test` brings the stack up before these tests and down after them. Run alone, they need a
+running stack and fail with a clear message when any part of it is missing; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+CACHE = Path(os.environ.get("TODO_EVENTS_CACHE", Path.home() / ".cache" / "todo-events"))
+RUN = Path(os.environ.get("TODO_EVENTS_RUN", CACHE / "run"))
+
+
+def read_env(path: Path) -> dict[str, str]:
+    if not path.exists():
+        pytest.fail(f"{path} is missing: the stack is not up (run ./dev up, or ./dev test)", pytrace=False)
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {k: v for k, v in pairs}
+
+
+@dataclass
+class Stack:
+    """Addresses and tokens of the running stack."""
+
+    host_url: str
+    kafka_bootstrap: str
+    dapr_api_token: str
+    app_api_token: str
+    sidecars: dict[str, str]
+
+    def sidecar(self, app_id: str) -> str:
+        if app_id not in self.sidecars:
+            pytest.fail(f"no sidecar for app-id {app_id} in {RUN / 'stack.env'}", pytrace=False)
+        return self.sidecars[app_id]
+
+    def dapr_headers(self) -> dict[str, str]:
+        return {"dapr-api-token": self.dapr_api_token}
+
+    def publish(self, app_id: str, topic: str, data: dict, pubsub: str = "pubsub") -> None:
+        r = requests.post(
+            f"{self.sidecar(app_id)}/v1.0/publish/{pubsub}/{topic}",
+            json=data,
+            headers=self.dapr_headers(),
+            timeout=10,
+        )
+        assert r.status_code == 204, f"publish to {topic} answered {r.status_code}: {r.text}"
+
+    def get_state(self, app_id: str, key: str, store: str = "statestore"):
+        r = requests.get(f"{self.sidecar(app_id)}/v1.0/state/{store}/{key}", headers=self.dapr_headers(), timeout=10)
+        assert r.status_code in (200, 204), f"state get {key} answered {r.status_code}: {r.text}"
+        return r.json() if r.status_code == 200 and r.content else None
+
+
+def wait_until(what: str, fn, timeout: float = 45.0, interval: float = 0.25):
+    """Polls `fn` until it returns something truthy; fails naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}", pytrace=False)
+        time.sleep(interval)
+
+
+class TopicReader:
+    """Reads one topic from the offsets it had when created, with a real Kafka consumer."""
+
+    def __init__(self, bootstrap: str, topic: str):
+        from confluent_kafka import Consumer, TopicPartition
+
+        self.topic = topic
+        self.consumer = Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": f"e2e-{uuid.uuid4()}", "enable.auto.commit": False}
+        )
+        meta = self.consumer.list_topics(topic, timeout=10)
+        if topic not in meta.topics or meta.topics[topic].error is not None:
+            pytest.fail(f"topic {topic} does not exist on {bootstrap}", pytrace=False)
+        parts = []
+        for p in meta.topics[topic].partitions:
+            _low, high = self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            parts.append(TopicPartition(topic, p, high))
+        self.consumer.assign(parts)
+
+    def find(self, predicate, timeout: float = 45.0):
+        """The first message value (parsed JSON) for which `predicate` holds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg = self.consumer.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            value = json.loads(msg.value())
+            if predicate(value):
+                return value
+        pytest.fail(f"no matching message on {self.topic} within {timeout:.0f}s", pytrace=False)
+
+    def close(self):
+        self.consumer.close()

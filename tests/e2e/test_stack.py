@@ -1,0 +1,61 @@
+"""The local stack end to end: publish through the real daprd, delivery over real Kafka to the
+compiled e2e-probe component in the wasm host, and its record written through daprd into real
+PostgreSQL (state.postgresql). Also Dapr's reply contract: DROP goes to the dead-letter topic,
+RETRY is delivered again."""
+
+import requests
+
+from support import wait_until
+
+APP = "e2e-probe"
+TOPIC = "e2e-probe"
+DLQ = "e2e-probe.dlq"
+
+
+def test_published_event_is_delivered_as_a_cloudevent_and_recorded(stack, unique_id):
+    stack.publish(APP, TOPIC, {"action": "record", "id": unique_id, "note": "hello"})
+    seen = wait_until(f"probe:{unique_id} in the state store", lambda: stack.get_state(APP, f"probe:{unique_id}"))
+    assert seen["data"] == {"action": "record", "id": unique_id, "note": "hello"}
+    assert seen["topic"] == TOPIC
+    assert seen["pubsubname"] == "pubsub"
+    assert seen["source"] == APP, "CloudEvent source is the publishing app-id"
+    assert seen["type"] == "com.dapr.event.sent"
+    assert seen["cloudevent_id"], "the CloudEvent carries an id"
+    assert seen["attempts"] == 1
+
+
+def test_drop_reply_sends_the_event_to_the_dead_letter_topic(stack, unique_id, topic_reader):
+    dlq = topic_reader(DLQ)
+    stack.publish(APP, TOPIC, {"action": "drop", "id": unique_id})
+    dead = dlq.find(lambda ev: isinstance(ev.get("data"), dict) and ev["data"].get("id") == unique_id)
+    assert dead["data"]["action"] == "drop"
+    assert stack.get_state(APP, f"probe:{unique_id}") is None, "a dropped event is not recorded"
+
+
+def test_retry_reply_gets_the_event_delivered_again(stack, unique_id):
+    stack.publish(APP, TOPIC, {"action": "retry-once", "id": unique_id})
+    seen = wait_until(f"probe:{unique_id} after a retry", lambda: stack.get_state(APP, f"probe:{unique_id}"))
+    assert seen["attempts"] == 2, "first delivery answered RETRY, the second one was recorded"
+    assert stack.get_state(APP, f"attempts:{unique_id}") == 2
+
+
+def test_app_refuses_calls_without_the_sidecar_token(stack):
+    url = f"{stack.host_url}/e2e-probe/events"
+    body = {"id": "x", "data": {"action": "record", "id": "never"}}
+    assert requests.post(url, json=body, timeout=10).status_code == 401
+    assert requests.post(url, json=body, headers={"dapr-api-token": "wrong"}, timeout=10).status_code == 401
+    assert stack.get_state(APP, "probe:never") is None
+
+
+def test_sidecar_refuses_calls_without_the_api_token(stack):
+    r = requests.get(f"{stack.sidecar(APP)}/v1.0/state/statestore/anything", timeout=10)
+    assert r.status_code == 401
+
+
+def test_subscription_is_declarative_scoped_and_dead_lettered(stack):
+    meta = requests.get(f"{stack.sidecar(APP)}/v1.0/metadata", headers=stack.dapr_headers(), timeout=10).json()
+    subs = [s for s in meta.get("subscriptions", []) if s["topic"] == TOPIC]
+    assert len(subs) == 1, f"one subscription to {TOPIC}: {meta.get('subscriptions')}"
+    assert subs[0]["deadLetterTopic"] == DLQ
+    assert subs[0]["type"].lower() == "declarative"
+    assert {"pubsub", "statestore"} <= {c["name"] for c in meta["components"]}

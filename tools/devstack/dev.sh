@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# The local stack from real parts: PostgreSQL, Kafka (KRaft), the Dapr Scheduler, the wasm host
+# serving spin.toml, and one daprd per app-id (tools/devstack/apps.tsv).
+#
+#   ./dev up        install what is missing, build, start everything, wait for health
+#   ./dev run       the same, in the foreground: Ctrl-C stops everything
+#   ./dev down      stop exactly what `up` started (by PID)
+#   ./dev status    what runs, where
+#   ./dev logs [P]  follow the logs (all, or one part: postgres kafka scheduler host daprd-<app-id>)
+#   ./dev test      all tests: unit, contracts, schema check, end to end (starts/stops the stack)
+#   ./dev clean     down, then delete the stack's data (databases, topics, jobs)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+CACHE="${TODO_EVENTS_CACHE:-$HOME/.cache/todo-events}"
+RUN="${TODO_EVENTS_RUN:-$CACHE/run}"       # pids/, logs/, secrets.env, stack.env
+DATA="${TODO_EVENTS_DATA:-$CACHE/data}"    # kafka/, scheduler/
+PGDATA_DIR="${TODO_EVENTS_PGDATA:-/var/lib/todo-events/postgres}" # must be reachable by user postgres
+BIN="$CACHE/bin"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
+
+HOST_PORT="${TODO_HOST_PORT:-3000}"
+PG_PORT="${TODO_PG_PORT:-5432}"
+SCHED_PORT=50006 SCHED_HEALTH_PORT=58080 SCHED_METRICS_PORT=59090
+export KAFKA_PORT="${KAFKA_PORT:-9092}"
+
+say() { printf '%s\n' "$*"; }
+die() { printf 'dev: ERROR: %s\n' "$*" >&2; exit 1; }
+
+pidfile() { echo "$RUN/pids/$1.pid"; }
+alive() { local p; p="$(cat "$(pidfile "$1")" 2>/dev/null)" && kill -0 "$p" 2>/dev/null; }
+running_parts() { ls "$RUN/pids" 2>/dev/null | sed 's/\.pid$//'; }
+
+apps() { grep -v '^#' "$ROOT/tools/devstack/apps.tsv" | grep -v '^\s*$'; }
+
+# Starts a part in its own session (so its children can be stopped with it) and records its PID.
+spawn() {
+    local name="$1"; shift
+    mkdir -p "$RUN/pids" "$RUN/logs"
+    setsid "$@" >>"$RUN/logs/$name.log" 2>&1 </dev/null &
+    echo $! >"$(pidfile "$name")"
+}
+
+# Waits until `check` succeeds; fails naming the part and its log if it dies or times out.
+wait_for() {
+    local name="$1" timeout="$2"; shift 2
+    local t=0
+    until "$@" >/dev/null 2>&1; do
+        alive "$name" || { tail -n 20 "$RUN/logs/$name.log" >&2; die "$name exited while starting (log $RUN/logs/$name.log)"; }
+        [ "$t" -ge $((timeout * 4)) ] && { tail -n 20 "$RUN/logs/$name.log" >&2; die "$name not healthy after ${timeout}s (log $RUN/logs/$name.log)"; }
+        sleep 0.25; t=$((t + 1))
+    done
+}
+
+http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
+
+secrets() {
+    # Generated once per machine, never in the repo: the sidecar tokens and the database password.
+    if [ ! -f "$RUN/secrets.env" ]; then
+        mkdir -p "$RUN"
+        (
+            umask 077
+            echo "DAPR_API_TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
+            echo "APP_API_TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
+            echo "PG_PASSWORD=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
+        ) >"$RUN/secrets.env"
+        chmod 600 "$RUN/secrets.env"
+    fi
+    # shellcheck disable=SC1091
+    . "$RUN/secrets.env"
+}
+
+AS_POSTGRES=(setpriv --reuid=postgres --regid=postgres --init-groups)
+as_postgres() { "${AS_POSTGRES[@]}" "$@"; }
+
+start_postgres() {
+    local bindir
+    bindir="$(dirname "$(ls /usr/lib/postgresql/*/bin/postgres | sort -V | tail -n 1)")"
+    if [ ! -f "$PGDATA_DIR/PG_VERSION" ]; then
+        mkdir -p "$PGDATA_DIR" && chmod 755 "$(dirname "$PGDATA_DIR")"
+        chown postgres:postgres "$PGDATA_DIR" && chmod 700 "$PGDATA_DIR"
+        as_postgres "$bindir/initdb" -D "$PGDATA_DIR" -U postgres --auth-local=peer --auth-host=scram-sha-256 \
+            >"$RUN/logs/postgres-initdb.log" 2>&1 || die "initdb failed (log $RUN/logs/postgres-initdb.log)"
+    fi
+    mkdir -p "$PGDATA_DIR/../sock" && chown postgres:postgres "$PGDATA_DIR/../sock"
+    spawn postgres "${AS_POSTGRES[@]}" "$bindir/postgres" -D "$PGDATA_DIR" -p "$PG_PORT" \
+        -c listen_addresses=127.0.0.1 -c unix_socket_directories="$PGDATA_DIR/../sock"
+    wait_for postgres 30 "$bindir/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"
+    local psql=(as_postgres "$bindir/psql" -h "$PGDATA_DIR/../sock" -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qAt)
+    "${psql[@]}" -d postgres -c "DO \$\$ BEGIN
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'todo') THEN CREATE ROLE todo LOGIN; END IF;
+        END \$\$; ALTER ROLE todo PASSWORD '$PG_PASSWORD';" >/dev/null
+    "${psql[@]}" -d postgres -c "SELECT 1 FROM pg_database WHERE datname = 'todo'" | grep -q 1 ||
+        "${psql[@]}" -d postgres -c "CREATE DATABASE todo OWNER todo" >/dev/null
+}
+
+start_kafka() {
+    mkdir -p "$DATA/kafka"
+    spawn kafka "$ROOT/tools/kafka/kafka.sh" start "$DATA/kafka" "$RUN/logs/kafka-broker.log"
+    KAFKA_PID="$(cat "$(pidfile kafka)")" "$ROOT/tools/kafka/kafka.sh" wait 90 >>"$RUN/logs/kafka.log" 2>&1 ||
+        { tail -n 20 "$RUN/logs/kafka.log" >&2; die "kafka not ready (logs $RUN/logs/kafka*.log)"; }
+    "$ROOT/tools/kafka/kafka.sh" create-topics >>"$RUN/logs/kafka.log" 2>&1 || die "creating topics failed (log $RUN/logs/kafka.log)"
+}
+
+# Whether the part's log, since line $2, has a line matching $3.
+logged_since() { tail -n "+$(($2 + 1))" "$RUN/logs/$1.log" | grep -q "$3"; }
+
+start_scheduler() {
+    mkdir -p "$DATA/scheduler"
+    local from; from="$(cat "$RUN/logs/scheduler.log" 2>/dev/null | wc -l)"
+    spawn scheduler "$BIN/scheduler" --listen-address 127.0.0.1 --port "$SCHED_PORT" \
+        --healthz-port "$SCHED_HEALTH_PORT" --metrics-listen-address 127.0.0.1 --metrics-port "$SCHED_METRICS_PORT" \
+        --etcd-data-dir "$DATA/scheduler" --etcd-client-listen-address 127.0.0.1 \
+        --etcd-initial-cluster dapr-scheduler-server-0=http://127.0.0.1:2380
+    # Its healthz answers before the embedded etcd is up; "Cron is ready" comes after.
+    wait_for scheduler 60 logged_since scheduler "$from" "Cron is ready"
+}
+
+host_env() {
+    # Spin variables: the tokens, and where each app-id's sidecar listens.
+    local vars=(SPIN_VARIABLE_DAPR_API_TOKEN="$DAPR_API_TOKEN" SPIN_VARIABLE_APP_API_TOKEN="$APP_API_TOKEN")
+    while read -r app http _grpc _metrics var; do
+        vars+=("SPIN_VARIABLE_${var^^}=http://127.0.0.1:$http")
+    done < <(apps)
+    printf '%s\n' "${vars[@]}"
+}
+
+start_host() {
+    local env_args=()
+    mapfile -t env_args < <(host_env)
+    spawn host env "${env_args[@]}" "$CARGO_TARGET_DIR/host/todo-host" --from "$ROOT/spin.toml" \
+        --listen "127.0.0.1:$HOST_PORT" --cache "$CACHE/host-cache"
+    wait_for host 120 http_ok "http://127.0.0.1:$HOST_PORT/.well-known/spin/health"
+}
+
+start_sidecars() {
+    local app http grpc metrics _var
+    while read -r app http grpc metrics _var; do
+        spawn "daprd-$app" env DAPR_API_TOKEN="$DAPR_API_TOKEN" APP_API_TOKEN="$APP_API_TOKEN" \
+            TODO_PG_URL="host=127.0.0.1 port=$PG_PORT user=todo password=$PG_PASSWORD dbname=todo sslmode=disable" \
+            "$BIN/daprd" --app-id "$app" --app-port "$HOST_PORT" --app-protocol http \
+            --dapr-listen-addresses 127.0.0.1 --dapr-http-port "$http" --dapr-grpc-port "$grpc" \
+            --metrics-port "$metrics" --enable-metrics=false \
+            --resources-path "$ROOT/contracts/dapr-components/selfhosted" \
+            --scheduler-host-address "127.0.0.1:$SCHED_PORT" --placement-host-address "" \
+            --log-level info
+    done < <(apps)
+    while read -r app http _rest; do
+        wait_for "daprd-$app" 90 http_ok "http://127.0.0.1:$http/v1.0/healthz"
+    done < <(apps)
+}
+
+write_stack_env() {
+    # What tests and tools need to reach the stack (secrets stay in secrets.env).
+    {
+        echo "HOST_URL=http://127.0.0.1:$HOST_PORT"
+        echo "KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT"
+        echo "PG_DSN=host=127.0.0.1 port=$PG_PORT user=todo dbname=todo"
+        echo "SCHEDULER=127.0.0.1:$SCHED_PORT"
+        while read -r app http _rest; do echo "DAPR_URL_${app//-/_}=http://127.0.0.1:$http"; done < <(apps)
+    } >"$RUN/stack.env"
+}
+
+cmd_up() {
+    if [ -n "$(running_parts)" ]; then
+        for p in $(running_parts); do alive "$p" && die "the stack is already running (./dev status; ./dev down to stop it)"; done
+        rm -f "$RUN"/pids/*.pid # stale pid files of a stack that died
+    fi
+    "$ROOT/tools/devstack/setup.sh"
+    mkdir -p "$RUN/logs" "$RUN/pids"
+    trap 'say "interrupted: stopping what was started"; cmd_down; exit 130' INT TERM
+    trap 'status=$?; [ $status -ne 0 ] && { say "up failed: stopping what was started"; cmd_down; }; exit $status' EXIT
+    secrets
+    local t0=$SECONDS
+    say "starting postgres";  start_postgres
+    say "starting kafka";     start_kafka
+    say "starting scheduler"; start_scheduler
+    say "starting host";      start_host
+    say "starting sidecars";  start_sidecars
+    write_stack_env
+    trap - INT TERM EXIT
+    say "stack up in $((SECONDS - t0))s"
+    cmd_status
+}
+
+cmd_down() {
+    local p pid stopped=0
+    for p in $(running_parts); do
+        pid="$(cat "$(pidfile "$p")")"
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+            stopped=$((stopped + 1))
+        fi
+    done
+    for p in $(running_parts); do
+        pid="$(cat "$(pidfile "$p")")"
+        for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+        if kill -0 "$pid" 2>/dev/null; then
+            say "$p (pid $pid) did not stop in 15s: killing it"
+            kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+        fi
+        rm -f "$(pidfile "$p")"
+    done
+    say "stopped $stopped part(s)"
+}
+
+cmd_status() {
+    local p any=0
+    for p in postgres kafka scheduler host $(apps | cut -f1 | sed 's/^/daprd-/'); do
+        if alive "$p"; then any=1; state="running (pid $(cat "$(pidfile "$p")"))"; else state="stopped"; fi
+        case "$p" in
+        postgres) where="postgresql://127.0.0.1:$PG_PORT/todo" ;;
+        kafka) where="127.0.0.1:$KAFKA_PORT" ;;
+        scheduler) where="127.0.0.1:$SCHED_PORT (healthz :$SCHED_HEALTH_PORT)" ;;
+        host) where="http://127.0.0.1:$HOST_PORT" ;;
+        daprd-*) where="http://127.0.0.1:$(apps | awk -v a="${p#daprd-}" '$1==a {print $2}')" ;;
+        esac
+        printf '%-22s %-24s %s\n' "$p" "$state" "$where"
+    done
+    say "logs: $RUN/logs/"
+    [ "$any" -eq 1 ]
+}
+
+cmd_logs() {
+    if [ -n "${1:-}" ]; then tail -n 50 -F "$RUN/logs/$1.log"; else tail -n 20 -F "$RUN"/logs/*.log; fi
+}
+
+cmd_run() {
+    cmd_up
+    trap 'say ""; cmd_down; exit 0' INT TERM
+    say "Ctrl-C stops the stack"
+    cmd_logs & wait
+}
+
+cmd_test() {
+    "$ROOT/tools/devstack/test.sh" "$@"
+}
+
+cmd_clean() {
+    cmd_down
+    rm -rf "$DATA" "$PGDATA_DIR" "$RUN/secrets.env" "$RUN/stack.env"
+    say "deleted $DATA, $PGDATA_DIR and the generated secrets"
+}
+
+case "${1:-}" in
+up) cmd_up ;;
+run) cmd_run ;;
+down) cmd_down ;;
+status) cmd_status ;;
+logs) shift; cmd_logs "$@" ;;
+test) shift; cmd_test "$@" ;;
+clean) cmd_clean ;;
+setup) shift; "$ROOT/tools/devstack/setup.sh" "$@" ;;
+*) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

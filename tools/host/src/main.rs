@@ -1,0 +1,309 @@
+//! `todo-host`: serves a Spin app's HTTP components (`spin.toml`, manifest version 2) on wasmtime,
+//! the way `spin up` would, for the project's tests and zero-install runs. One fresh instance per
+//! request (pooling allocator); compiled components cached on disk.
+
+mod manifest;
+mod outbound;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use manifest::App;
+use outbound::{AllowedHost, OutboundPolicy};
+
+wasmtime::component::bindgen!({
+    inline: "
+        package wasi:config@0.2.0-draft-2024-09-27;
+        interface store {
+            variant error { upstream(string), io(string) }
+            get: func(key: string) -> result<option<string>, error>;
+            get-all: func() -> result<list<tuple<string, string>>, error>;
+        }
+        world config-imports { import store; }
+    ",
+});
+use wasi::config::store as config_store;
+
+#[derive(Parser)]
+#[command(about = "Serve a Spin app's HTTP components on wasmtime")]
+struct Cli {
+    /// Path of the app manifest.
+    #[arg(long, short = 'f', default_value = "spin.toml")]
+    from: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000", env = "TODO_HOST_LISTEN")]
+    listen: SocketAddr,
+    /// Folder for compiled components (keyed by wasmtime version, engine settings and `.wasm` hash).
+    #[arg(long, env = "TODO_HOST_CACHE")]
+    cache: Option<PathBuf>,
+    /// Compile (or load from the cache) every component, then exit.
+    #[arg(long)]
+    precompile: bool,
+}
+
+/// Per-request store data: WASI, `wasi:http` with the component's outbound policy, and its variables.
+struct State {
+    table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: OutboundPolicy,
+    vars: Vars,
+}
+
+/// A component's variables, served through `wasi:config/store@0.2.0-draft-2024-09-27`.
+struct Vars(Arc<HashMap<String, String>>);
+
+impl config_store::Host for Vars {
+    fn get(&mut self, key: String) -> Result<Option<String>, config_store::Error> {
+        Ok(self.0.get(&key).cloned())
+    }
+    fn get_all(&mut self) -> Result<Vec<(String, String)>, config_store::Error> {
+        Ok(self.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+    }
+}
+
+/// A component ready to serve: pre-instantiated, with what each request's store needs.
+struct Served {
+    id: Arc<str>,
+    pre: ProxyPre<State>,
+    allowed: Arc<[AllowedHost]>,
+    vars: Arc<HashMap<String, String>>,
+    environment: Vec<(String, String)>,
+}
+
+struct Server {
+    app: App,
+    served: Vec<Served>,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let app = App::load(&cli.from, &env)?;
+    let engine = engine()?;
+    let cache = cli.cache.unwrap_or_else(|| dirs_cache().join("todo-events/host-cache"));
+    let linker = linker(&engine)?;
+    let mut served = Vec::new();
+    for spec in &app.components {
+        let started = std::time::Instant::now();
+        let component = load_component(&engine, &spec.source, &cache).with_context(|| format!("component `{}`", spec.id))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(ProxyPre::new)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("component `{}` is not a wasi:http handler this host can serve", spec.id))?;
+        eprintln!("loaded `{}` from {} in {:?}", spec.id, spec.source.display(), started.elapsed());
+        let allowed = spec
+            .allowed_outbound_hosts
+            .iter()
+            .map(|h| AllowedHost::parse(h).ok_or_else(|| anyhow!("component `{}`: bad allowed_outbound_hosts entry `{h}`", spec.id)))
+            .collect::<Result<_>>()?;
+        served.push(Served {
+            id: spec.id.as_str().into(),
+            pre,
+            allowed,
+            vars: Arc::new(spec.variables.clone()),
+            environment: spec.environment.clone(),
+        });
+    }
+    if cli.precompile {
+        return Ok(());
+    }
+    serve(Arc::new(Server { app, served }), cli.listen).await
+}
+
+fn dirs_cache() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+/// The engine: Cranelift, pooling allocator sized for a small app.
+fn engine() -> Result<Engine> {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(256).total_core_instances(1024).total_memories(256).total_tables(512).total_stacks(256);
+    pool.max_memory_size(512 << 20);
+    let mut config = Config::new();
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Ok(Engine::new(&config)?)
+}
+
+/// The imports a Spin HTTP component may use: WASI p2, `wasi:http`, and `wasi:config/store`.
+fn linker(engine: &Engine) -> Result<Linker<State>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    config_store::add_to_linker::<State, HasSelf<Vars>>(&mut linker, |s| &mut s.vars)?;
+    Ok(linker)
+}
+
+/// Loads a compiled component from the cache, or compiles and caches it.
+fn load_component(engine: &Engine, source: &Path, cache: &Path) -> Result<Component> {
+    use sha2::{Digest, Sha256};
+    use std::hash::{Hash, Hasher};
+    let wasm = std::fs::read(source).with_context(|| format!("reading {} (built yet?)", source.display()))?;
+    let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut engine_hash);
+    let key = Sha256::new()
+        .chain_update(env!("CARGO_PKG_VERSION"))
+        .chain_update(wasmtime_version())
+        .chain_update(engine_hash.finish().to_le_bytes())
+        .chain_update(&wasm)
+        .finalize();
+    let path = cache.join(format!("{key:x}.cwasm"));
+    if path.exists() {
+        // SAFETY: the file was written by `Component::serialize` of this wasmtime version with
+        // these engine settings (both are in its name); nobody else writes into this folder.
+        if let Ok(c) = unsafe { Component::deserialize_file(engine, &path) } {
+            return Ok(c);
+        }
+    }
+    let component = Component::new(engine, &wasm)?;
+    std::fs::create_dir_all(cache).with_context(|| format!("creating {}", cache.display()))?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, component.serialize()?)?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(component)
+}
+
+fn wasmtime_version() -> &'static str {
+    "48.0.8"
+}
+
+/// The accept loop: HTTP/1.1, one task per connection.
+async fn serve(server: Arc<Server>, addr: SocketAddr) -> Result<()> {
+    let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    eprintln!("serving on http://{}", listener.local_addr()?);
+    for r in &server.app.routes {
+        eprintln!("  {} -> {}", r.pattern, server.served[r.component].id);
+    }
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
+    };
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            _ = &mut shutdown => { eprintln!("shutting down"); return Ok(()); }
+        };
+        let server = server.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let server = server.clone();
+                async move { server.handle(req, peer).await }
+            });
+            if let Err(e) = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await {
+                eprintln!("connection from {peer}: {e}");
+            }
+        });
+    }
+}
+
+impl Server {
+    /// Routes one request to its component and runs it in a fresh instance.
+    async fn handle(&self, mut req: hyper::Request<hyper::body::Incoming>, peer: SocketAddr) -> Result<hyper::Response<HyperOutgoingBody>> {
+        let path = req.uri().path().to_string();
+        if path == "/.well-known/spin/health" {
+            return Ok(text(200, "OK"));
+        }
+        let Some(route) = self.app.route(&path) else {
+            return Ok(text(404, "Not Found"));
+        };
+        let served = &self.served[route.component];
+        let host = req.headers().get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+        let full_url = format!("http://{host}{}", req.uri());
+        for (name, value) in [
+            ("spin-full-url", full_url),
+            ("spin-path-info", path_info(&route.pattern, &path)),
+            ("spin-matched-route", route.pattern.clone()),
+            ("spin-component-route", route.pattern.trim_end_matches("/...").to_string()),
+            ("spin-client-addr", peer.to_string()),
+        ] {
+            if let Ok(v) = value.parse() {
+                req.headers_mut().insert(name, v);
+            }
+        }
+        match self.run(served, req).await {
+            Ok(resp) => Ok(resp),
+            Err(e) => {
+                eprintln!("[{}] {path}: {e:?}", served.id);
+                Ok(text(500, "Internal Server Error"))
+            }
+        }
+    }
+
+    async fn run(&self, served: &Served, req: hyper::Request<hyper::body::Incoming>) -> Result<hyper::Response<HyperOutgoingBody>> {
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stdout().inherit_stderr().envs(&served.environment);
+        let mut store = Store::new(
+            served.pre.engine(),
+            State {
+                table: ResourceTable::new(),
+                wasi: wasi.build(),
+                http: WasiHttpCtx::new(),
+                hooks: OutboundPolicy { component: served.id.clone(), allowed: served.allowed.clone() },
+                vars: Vars(served.vars.clone()),
+            },
+        );
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+        let out = store.data_mut().http().new_response_outparam(sender)?;
+        let pre = served.pre.clone();
+        let task = tokio::spawn(async move {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
+        });
+        match receiver.await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(code)) => bail!("component answered with error {code:?}"),
+            Err(_) => match task.await {
+                Ok(Ok(())) => bail!("component never set a response"),
+                Ok(Err(e)) => Err(anyhow::Error::from(e).context("component trapped before responding")),
+                Err(e) => Err(e.into()),
+            },
+        }
+    }
+}
+
+/// Spin's `spin-path-info`: the part of the path after a wildcard route's prefix.
+fn path_info(pattern: &str, path: &str) -> String {
+    match pattern.strip_suffix("/...") {
+        Some(prefix) => path.strip_prefix(prefix).unwrap_or("").to_string(),
+        None => String::new(),
+    }
+}
+
+fn text(status: u16, body: &'static str) -> hyper::Response<HyperOutgoingBody> {
+    let body = Full::new(hyper::body::Bytes::from_static(body.as_bytes())).map_err(|never| match never {}).boxed_unsync();
+    hyper::Response::builder().status(status).body(body).expect("static response")
+}
