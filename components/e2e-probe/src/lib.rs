@@ -19,7 +19,10 @@ const STORE: &str = "statestore";
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 async fn handle(req: Request) -> Response {
     let expected = vars::get("app_api_token").unwrap_or_default();
-    if !auth::token_matches(req.header(auth::TOKEN_HEADER).map(|v| v.as_bytes()), &expected) {
+    if !auth::token_matches(
+        req.header(auth::TOKEN_HEADER).map(|v| v.as_bytes()),
+        &expected,
+    ) {
         return reply(401, json!({ "error": "missing or wrong dapr-api-token" }));
     }
     match (req.method(), req.path()) {
@@ -42,7 +45,10 @@ async fn on_event(body: &[u8]) -> Result<&'static str, SidecarError> {
     };
     let data = &envelope["data"];
     let (Some(action), Some(id)) = (data["action"].as_str(), data["id"].as_str()) else {
-        eprintln!("e2e-probe: event {} has no data.action/data.id; answering DROP", envelope["id"]);
+        eprintln!(
+            "e2e-probe: event {} has no data.action/data.id; answering DROP",
+            envelope["id"]
+        );
         return Ok("DROP");
     };
     let sidecar = Sidecar::from_vars().map_err(|e| SidecarError::Unavailable(e.to_string()))?;
@@ -51,18 +57,30 @@ async fn on_event(body: &[u8]) -> Result<&'static str, SidecarError> {
         "drop" => Ok("DROP"),
         "retry-once" => {
             let key = format!("attempts:{id}");
-            let attempts = sidecar.get_state(STORE, &key).await?.and_then(|v| v.as_u64()).unwrap_or(0) + 1;
+            let attempts = sidecar
+                .get_state(STORE, &key)
+                .await?
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0)
+                + 1;
             sidecar.save_state(STORE, &key, &json!(attempts)).await?;
             if attempts == 1 {
                 return Ok("RETRY");
             }
-            record(&sidecar, id, &envelope, attempts).await.map(|()| "SUCCESS")
+            record(&sidecar, id, &envelope, attempts)
+                .await
+                .map(|()| "SUCCESS")
         }
         _ => Ok("DROP"),
     }
 }
 
-async fn record(sidecar: &Sidecar, id: &str, envelope: &Value, attempts: u64) -> Result<(), SidecarError> {
+async fn record(
+    sidecar: &Sidecar,
+    id: &str,
+    envelope: &Value,
+    attempts: u64,
+) -> Result<(), SidecarError> {
     let seen = json!({
         "cloudevent_id": envelope["id"],
         "type": envelope["type"],
@@ -72,9 +90,15 @@ async fn record(sidecar: &Sidecar, id: &str, envelope: &Value, attempts: u64) ->
         "data": envelope["data"],
         "attempts": attempts,
     });
-    sidecar.save_state(STORE, &format!("probe:{id}"), &seen).await
+    sidecar
+        .save_state(STORE, &format!("probe:{id}"), &seen)
+        .await
 }
 
 fn reply(status: u16, body: Value) -> Response {
-    Response::builder().status(status).header("content-type", "application/json").body(body.to_string()).build()
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .build()
 }

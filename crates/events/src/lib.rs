@@ -15,6 +15,8 @@
 //! The Rust types, the WIT records in `wit/events.wit` and the JSON Schemas are kept in step by
 //! the `agreement` test.
 
+#![warn(missing_docs)]
+
 mod consumer;
 mod envelope;
 mod event;
@@ -44,7 +46,7 @@ pub use task_update::{TaskUpdate, TaskView};
 pub use types::{Channel, Priority, ReminderEventType, ReminderState, TaskEventType, TaskReminder};
 pub use version::{check_version, SemVer, VersionError, VersionStatus};
 
-/// The `time` crate, for [`parse_timestamp`]'s result.
-pub use time;
+/// The `chrono` crate, for [`parse_timestamp`] and [`format_timestamp`].
+pub use chrono;
 /// The `uuid` crate, for the id fields.
 pub use uuid;

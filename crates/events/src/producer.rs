@@ -1,8 +1,7 @@
 //! The producer path: stamp, validate and serialise an event.
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
-use time::format_description::well_known::Rfc3339;
-use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
 use crate::event::Event;
@@ -26,27 +25,17 @@ pub fn new_event_id() -> Uuid {
 
 /// The current time as an RFC 3339 UTC instant with milliseconds, e.g. `2026-05-01T08:00:00.120Z`.
 pub fn timestamp_now() -> String {
-    format_timestamp(OffsetDateTime::now_utc())
+    format_timestamp(Utc::now())
 }
 
-/// `t` as an RFC 3339 UTC instant with milliseconds (converted to UTC, truncated to the millisecond).
-pub fn format_timestamp(t: OffsetDateTime) -> String {
-    let t = t.to_offset(UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+/// `t` as an RFC 3339 UTC instant with milliseconds (truncated), e.g. `2026-05-01T08:00:00.120Z`.
+pub fn format_timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// Parses an RFC 3339 timestamp such as an event's `due_date` or `remind_at`.
-pub fn parse_timestamp(text: &str) -> Result<OffsetDateTime, time::error::Parse> {
-    OffsetDateTime::parse(text, &Rfc3339)
+/// Parses an RFC 3339 timestamp such as an event's `due_date` or `remind_at`, as UTC.
+pub fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
+    DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc))
 }
 
 /// The event as a JSON value with `schema_version` stamped to the version this build knows,

@@ -172,4 +172,42 @@ mod tests {
         assert!(error.has("/reminder_id", "required"), "{error}");
         assert!(error.has("/event_type", "enum"), "{error}");
     }
+    #[test]
+    fn recurrence_and_timezone_patterns() {
+        let check = |field: &str, value: &str| {
+            let mut event = seed();
+            event["task_data"][field] = json!(value);
+            validate(Topic::TaskEvents, &event).is_ok()
+        };
+        for ok in [
+            "FREQ=DAILY",
+            "FREQ=WEEKLY;BYDAY=MO,-1FR",
+            "INTERVAL=2;FREQ=MONTHLY;BYMONTHDAY=1",
+            "FREQ=DAILY;UNTIL=20261231T000000Z;COUNT=5",
+        ] {
+            assert!(check("recurrence", ok), "{ok}");
+        }
+        for bad in [
+            "RRULE:FREQ=DAILY",
+            "freq=daily",
+            "INTERVAL=2",
+            "FREQ=FORTNIGHTLY",
+            "FREQ=DAILY;",
+            "every day",
+        ] {
+            assert!(!check("recurrence", bad), "{bad}");
+        }
+        for ok in [
+            "UTC",
+            "Europe/Berlin",
+            "America/Argentina/Buenos_Aires",
+            "Etc/GMT+5",
+            "America/Port-au-Prince",
+        ] {
+            assert!(check("timezone", ok), "{ok}");
+        }
+        for bad in ["", "Europe/", "/Berlin", "Central European Time", "+02:00"] {
+            assert!(!check("timezone", bad), "{bad}");
+        }
+    }
 }

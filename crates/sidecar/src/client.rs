@@ -44,7 +44,9 @@ fn enc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -54,38 +56,68 @@ fn enc(s: &str) -> String {
 impl Sidecar {
     /// A client for the sidecar at `base` (e.g. `http://localhost:3500`) sending `api_token`.
     pub fn new(base: impl Into<String>, api_token: impl Into<String>) -> Sidecar {
-        Sidecar { base: base.into().trim_end_matches('/').to_string(), api_token: api_token.into() }
+        Sidecar {
+            base: base.into().trim_end_matches('/').to_string(),
+            api_token: api_token.into(),
+        }
     }
 
     /// The client configured by the component variables `dapr_url` and `dapr_api_token`.
     pub fn from_vars() -> Result<Sidecar, VarError> {
-        Ok(Sidecar::new(vars::get("dapr_url")?, vars::get("dapr_api_token")?))
+        Ok(Sidecar::new(
+            vars::get("dapr_url")?,
+            vars::get("dapr_api_token")?,
+        ))
     }
 
-    async fn call(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Response, SidecarError> {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response, SidecarError> {
         let call = format!("{method:?} {path}");
         let mut req = Request::builder();
-        req.method(method).uri(format!("{}{}", self.base, path)).header("dapr-api-token", self.api_token.as_str());
+        req.method(method)
+            .uri(format!("{}{}", self.base, path))
+            .header("dapr-api-token", self.api_token.as_str());
         if let Some(body) = body {
             req.header("content-type", "application/json").body(body);
         }
-        let resp: Response = spin_sdk::http::send(req.build()).await.map_err(|e| SidecarError::Unavailable(format!("{call}: {e}")))?;
+        let resp: Response = spin_sdk::http::send(req.build())
+            .await
+            .map_err(|e| SidecarError::Unavailable(format!("{call}: {e}")))?;
         let status = *resp.status();
         match status {
             200..=299 => Ok(resp),
-            500..=599 => Err(SidecarError::Unavailable(format!("{call}: HTTP {status}: {}", String::from_utf8_lossy(resp.body())))),
-            _ => Err(SidecarError::Refused { call, status, body: String::from_utf8_lossy(resp.body()).into_owned() }),
+            500..=599 => Err(SidecarError::Unavailable(format!(
+                "{call}: HTTP {status}: {}",
+                String::from_utf8_lossy(resp.body())
+            ))),
+            _ => Err(SidecarError::Refused {
+                call,
+                status,
+                body: String::from_utf8_lossy(resp.body()).into_owned(),
+            }),
         }
     }
 
     /// Publishes `event` (JSON) to `topic`; Dapr wraps it in a CloudEvent. `partition_key` keeps
     /// one key's events in order on Kafka.
-    pub async fn publish(&self, pubsub: &str, topic: &str, event: &[u8], partition_key: Option<&str>) -> Result<(), SidecarError> {
+    pub async fn publish(
+        &self,
+        pubsub: &str,
+        topic: &str,
+        event: &[u8],
+        partition_key: Option<&str>,
+    ) -> Result<(), SidecarError> {
         let mut path = format!("/v1.0/publish/{}/{}", enc(pubsub), enc(topic));
         if let Some(key) = partition_key {
             path.push_str(&format!("?metadata.partitionKey={}", enc(key)));
         }
-        self.call(Method::Post, &path, Some(event.to_vec())).await.map(drop)
+        self.call(Method::Post, &path, Some(event.to_vec()))
+            .await
+            .map(drop)
     }
 
     /// Reads a key from a state store; `None` when it is absent.
@@ -95,26 +127,52 @@ impl Sidecar {
         if *resp.status() == 204 || resp.body().is_empty() {
             return Ok(None);
         }
-        serde_json::from_slice(resp.body()).map(Some).map_err(|e| SidecarError::Decode(path, e.to_string()))
+        serde_json::from_slice(resp.body())
+            .map(Some)
+            .map_err(|e| SidecarError::Decode(path, e.to_string()))
     }
 
     /// Saves one key in a state store (last write wins).
-    pub async fn save_state(&self, store: &str, key: &str, value: &Value) -> Result<(), SidecarError> {
-        let body = json!([{ "key": key, "value": value }]).to_string().into_bytes();
-        self.call(Method::Post, &format!("/v1.0/state/{}", enc(store)), Some(body)).await.map(drop)
+    pub async fn save_state(
+        &self,
+        store: &str,
+        key: &str,
+        value: &Value,
+    ) -> Result<(), SidecarError> {
+        let body = json!([{ "key": key, "value": value }])
+            .to_string()
+            .into_bytes();
+        self.call(
+            Method::Post,
+            &format!("/v1.0/state/{}", enc(store)),
+            Some(body),
+        )
+        .await
+        .map(drop)
     }
 
     /// Runs one SQL statement with `$n` parameters through a `bindings.postgresql` binding and
     /// returns its rows (each an array of column values). The operation is fixed here, never taken
     /// from request input (`close` would shut the binding's pool).
-    pub async fn query(&self, binding: &str, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, SidecarError> {
+    pub async fn query(
+        &self,
+        binding: &str,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Vec<Vec<Value>>, SidecarError> {
         let resp = self.binding(binding, "query", sql, params).await?;
-        serde_json::from_slice(resp.body()).map_err(|e| SidecarError::Decode(format!("query on {binding}"), e.to_string()))
+        serde_json::from_slice(resp.body())
+            .map_err(|e| SidecarError::Decode(format!("query on {binding}"), e.to_string()))
     }
 
     /// Runs one SQL statement that returns no rows; answers the affected row count when the
     /// binding reports it.
-    pub async fn exec(&self, binding: &str, sql: &str, params: &[Value]) -> Result<Option<u64>, SidecarError> {
+    pub async fn exec(
+        &self,
+        binding: &str,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Option<u64>, SidecarError> {
         let resp = self.binding(binding, "exec", sql, params).await?;
         let affected = resp
             .headers()
@@ -123,12 +181,23 @@ impl Sidecar {
         Ok(affected)
     }
 
-    async fn binding(&self, binding: &str, operation: &str, sql: &str, params: &[Value]) -> Result<Response, SidecarError> {
+    async fn binding(
+        &self,
+        binding: &str,
+        operation: &str,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Response, SidecarError> {
         let body = json!({
             "operation": operation,
             "metadata": { "sql": sql, "params": Value::from(params.to_vec()).to_string() },
         });
-        self.call(Method::Post, &format!("/v1.0/bindings/{}", enc(binding)), Some(body.to_string().into_bytes())).await
+        self.call(
+            Method::Post,
+            &format!("/v1.0/bindings/{}", enc(binding)),
+            Some(body.to_string().into_bytes()),
+        )
+        .await
     }
 }
 
@@ -145,6 +214,11 @@ mod tests {
     #[test]
     fn only_unavailability_is_transient() {
         assert!(SidecarError::Unavailable("x".into()).is_transient());
-        assert!(!SidecarError::Refused { call: "x".into(), status: 400, body: String::new() }.is_transient());
+        assert!(!SidecarError::Refused {
+            call: "x".into(),
+            status: 400,
+            body: String::new()
+        }
+        .is_transient());
     }
 }

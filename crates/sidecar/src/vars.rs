@@ -35,6 +35,8 @@ pub fn get(name: &str) -> Result<String, VarError> {
     match store::get(name) {
         Ok(Some(v)) if !v.is_empty() => Ok(v),
         Ok(_) => Err(VarError::Missing(name.to_string())),
-        Err(store::Error::Upstream(e) | store::Error::Io(e)) => Err(VarError::Store(name.to_string(), e)),
+        Err(store::Error::Upstream(e) | store::Error::Io(e)) => {
+            Err(VarError::Store(name.to_string(), e))
+        }
     }
 }

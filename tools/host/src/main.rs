@@ -79,13 +79,20 @@ impl config_store::Host for Vars {
 
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for State {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
     }
 }
 
@@ -109,22 +116,42 @@ async fn main() -> Result<()> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let app = App::load(&cli.from, &env)?;
     let engine = engine()?;
-    let cache = cli.cache.unwrap_or_else(|| dirs_cache().join("todo-events/host-cache"));
+    let cache = cli
+        .cache
+        .unwrap_or_else(|| dirs_cache().join("todo-events/host-cache"));
     let linker = linker(&engine)?;
     let mut served = Vec::new();
     for spec in &app.components {
         let started = std::time::Instant::now();
-        let component = load_component(&engine, &spec.source, &cache).with_context(|| format!("component `{}`", spec.id))?;
+        let component = load_component(&engine, &spec.source, &cache)
+            .with_context(|| format!("component `{}`", spec.id))?;
         let pre = linker
             .instantiate_pre(&component)
             .and_then(ProxyPre::new)
             .map_err(anyhow::Error::from)
-            .with_context(|| format!("component `{}` is not a wasi:http handler this host can serve", spec.id))?;
-        eprintln!("loaded `{}` from {} in {:?}", spec.id, spec.source.display(), started.elapsed());
+            .with_context(|| {
+                format!(
+                    "component `{}` is not a wasi:http handler this host can serve",
+                    spec.id
+                )
+            })?;
+        eprintln!(
+            "loaded `{}` from {} in {:?}",
+            spec.id,
+            spec.source.display(),
+            started.elapsed()
+        );
         let allowed = spec
             .allowed_outbound_hosts
             .iter()
-            .map(|h| AllowedHost::parse(h).ok_or_else(|| anyhow!("component `{}`: bad allowed_outbound_hosts entry `{h}`", spec.id)))
+            .map(|h| {
+                AllowedHost::parse(h).ok_or_else(|| {
+                    anyhow!(
+                        "component `{}`: bad allowed_outbound_hosts entry `{h}`",
+                        spec.id
+                    )
+                })
+            })
             .collect::<Result<_>>()?;
         served.push(Served {
             id: spec.id.as_str().into(),
@@ -150,7 +177,11 @@ fn dirs_cache() -> PathBuf {
 /// The engine: Cranelift, pooling allocator sized for a small app.
 fn engine() -> Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(256).total_core_instances(1024).total_memories(256).total_tables(512).total_stacks(256);
+    pool.total_component_instances(256)
+        .total_core_instances(1024)
+        .total_memories(256)
+        .total_tables(512)
+        .total_stacks(256);
     pool.max_memory_size(512 << 20);
     let mut config = Config::new();
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
@@ -170,9 +201,12 @@ fn linker(engine: &Engine) -> Result<Linker<State>> {
 fn load_component(engine: &Engine, source: &Path, cache: &Path) -> Result<Component> {
     use sha2::{Digest, Sha256};
     use std::hash::{Hash, Hasher};
-    let wasm = std::fs::read(source).with_context(|| format!("reading {} (built yet?)", source.display()))?;
+    let wasm = std::fs::read(source)
+        .with_context(|| format!("reading {} (built yet?)", source.display()))?;
     let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut engine_hash);
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hash);
     let key = Sha256::new()
         .chain_update(env!("CARGO_PKG_VERSION"))
         .chain_update(wasmtime_version())
@@ -201,13 +235,16 @@ fn wasmtime_version() -> &'static str {
 
 /// The accept loop: HTTP/1.1, one task per connection.
 async fn serve(server: Arc<Server>, addr: SocketAddr) -> Result<()> {
-    let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
     eprintln!("serving on http://{}", listener.local_addr()?);
     for r in &server.app.routes {
         eprintln!("  {} -> {}", r.pattern, server.served[r.component].id);
     }
     let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
     };
     tokio::pin!(shutdown);
@@ -222,7 +259,11 @@ async fn serve(server: Arc<Server>, addr: SocketAddr) -> Result<()> {
                 let server = server.clone();
                 async move { server.handle(req, peer).await }
             });
-            if let Err(e) = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await {
+            if let Err(e) = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
                 eprintln!("connection from {peer}: {e}");
             }
         });
@@ -231,7 +272,11 @@ async fn serve(server: Arc<Server>, addr: SocketAddr) -> Result<()> {
 
 impl Server {
     /// Routes one request to its component and runs it in a fresh instance.
-    async fn handle(&self, mut req: hyper::Request<hyper::body::Incoming>, peer: SocketAddr) -> Result<hyper::Response<HyperOutgoingBody>> {
+    async fn handle(
+        &self,
+        mut req: hyper::Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+    ) -> Result<hyper::Response<HyperOutgoingBody>> {
         let path = req.uri().path().to_string();
         if path == "/.well-known/spin/health" {
             return Ok(text(200, "OK"));
@@ -240,13 +285,20 @@ impl Server {
             return Ok(text(404, "Not Found"));
         };
         let served = &self.served[route.component];
-        let host = req.headers().get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+        let host = req
+            .headers()
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
         let full_url = format!("http://{host}{}", req.uri());
         for (name, value) in [
             ("spin-full-url", full_url),
             ("spin-path-info", path_info(&route.pattern, &path)),
             ("spin-matched-route", route.pattern.clone()),
-            ("spin-component-route", route.pattern.trim_end_matches("/...").to_string()),
+            (
+                "spin-component-route",
+                route.pattern.trim_end_matches("/...").to_string(),
+            ),
             ("spin-client-addr", peer.to_string()),
         ] {
             if let Ok(v) = value.parse() {
@@ -262,33 +314,50 @@ impl Server {
         }
     }
 
-    async fn run(&self, served: &Served, req: hyper::Request<hyper::body::Incoming>) -> Result<hyper::Response<HyperOutgoingBody>> {
+    async fn run(
+        &self,
+        served: &Served,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> Result<hyper::Response<HyperOutgoingBody>> {
         let mut wasi = WasiCtx::builder();
-        wasi.inherit_stdout().inherit_stderr().envs(&served.environment);
+        wasi.inherit_stdout()
+            .inherit_stderr()
+            .envs(&served.environment);
         let mut store = Store::new(
             served.pre.engine(),
             State {
                 table: ResourceTable::new(),
                 wasi: wasi.build(),
                 http: WasiHttpCtx::new(),
-                hooks: OutboundPolicy { component: served.id.clone(), allowed: served.allowed.clone() },
+                hooks: OutboundPolicy {
+                    component: served.id.clone(),
+                    allowed: served.allowed.clone(),
+                },
                 vars: Vars(served.vars.clone()),
             },
         );
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+        let req = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
         let pre = served.pre.clone();
         let task = tokio::spawn(async move {
             let proxy = pre.instantiate_async(&mut store).await?;
-            proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, req, out)
+                .await
         });
         match receiver.await {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(code)) => bail!("component answered with error {code:?}"),
             Err(_) => match task.await {
                 Ok(Ok(())) => bail!("component never set a response"),
-                Ok(Err(e)) => Err(anyhow::Error::from(e).context("component trapped before responding")),
+                Ok(Err(e)) => {
+                    Err(anyhow::Error::from(e).context("component trapped before responding"))
+                }
                 Err(e) => Err(e.into()),
             },
         }
@@ -304,6 +373,11 @@ fn path_info(pattern: &str, path: &str) -> String {
 }
 
 fn text(status: u16, body: &'static str) -> hyper::Response<HyperOutgoingBody> {
-    let body = Full::new(hyper::body::Bytes::from_static(body.as_bytes())).map_err(|never| match never {}).boxed_unsync();
-    hyper::Response::builder().status(status).body(body).expect("static response")
+    let body = Full::new(hyper::body::Bytes::from_static(body.as_bytes()))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    hyper::Response::builder()
+        .status(status)
+        .body(body)
+        .expect("static response")
 }

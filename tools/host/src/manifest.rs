@@ -80,18 +80,29 @@ pub struct App {
 impl App {
     /// Reads `spin.toml`, resolving variables from their defaults and `SPIN_VARIABLE_<NAME>`.
     pub fn load(path: &Path, env: &HashMap<String, String>) -> Result<App> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let raw: RawManifest = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let raw: RawManifest =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         if raw.spin_manifest_version != 2 {
-            bail!("spin_manifest_version {} is not supported (only 2)", raw.spin_manifest_version);
+            bail!(
+                "spin_manifest_version {} is not supported (only 2)",
+                raw.spin_manifest_version
+            );
         }
         let base = path.parent().unwrap_or(Path::new("."));
         let mut app_vars = HashMap::new();
         for (name, var) in &raw.variables {
-            let value = env.get(&format!("SPIN_VARIABLE_{}", name.to_uppercase())).cloned().or_else(|| var.default.clone());
+            let value = env
+                .get(&format!("SPIN_VARIABLE_{}", name.to_uppercase()))
+                .cloned()
+                .or_else(|| var.default.clone());
             match value {
                 Some(v) => drop(app_vars.insert(name.clone(), v)),
-                None if var.required => bail!("variable `{name}` is required: set SPIN_VARIABLE_{}", name.to_uppercase()),
+                None if var.required => bail!(
+                    "variable `{name}` is required: set SPIN_VARIABLE_{}",
+                    name.to_uppercase()
+                ),
                 None => {}
             }
         }
@@ -101,13 +112,19 @@ impl App {
             let ctx = format!("component `{id}`");
             let mut variables = HashMap::new();
             for (k, v) in &c.variables {
-                variables.insert(k.clone(), expand(v, &[&app_vars]).with_context(|| format!("{ctx}: variable `{k}`"))?);
+                variables.insert(
+                    k.clone(),
+                    expand(v, &[&app_vars]).with_context(|| format!("{ctx}: variable `{k}`"))?,
+                );
             }
             let allowed_outbound_hosts = c
                 .allowed_outbound_hosts
                 .iter()
                 // Like Spin, templates here name component variables.
-                .map(|h| expand(h, &[&variables]).with_context(|| format!("{ctx}: allowed_outbound_hosts")))
+                .map(|h| {
+                    expand(h, &[&variables])
+                        .with_context(|| format!("{ctx}: allowed_outbound_hosts"))
+                })
                 .collect::<Result<_>>()?;
             index.insert(id.clone(), components.len());
             components.push(ComponentSpec {
@@ -120,10 +137,13 @@ impl App {
         }
         let mut routes = Vec::new();
         for t in raw.trigger.http {
-            let component = *index.get(&t.component).with_context(|| format!("trigger names unknown component `{}`", t.component))?;
+            let component = *index
+                .get(&t.component)
+                .with_context(|| format!("trigger names unknown component `{}`", t.component))?;
             match t.route {
                 toml::Value::String(pattern) => routes.push(Route { pattern, component }),
-                toml::Value::Table(t) if t.get("private").and_then(|v| v.as_bool()) == Some(true) => {}
+                toml::Value::Table(t)
+                    if t.get("private").and_then(|v| v.as_bool()) == Some(true) => {}
                 other => bail!("unsupported route {other}"),
             }
         }
@@ -142,9 +162,15 @@ fn expand(template: &str, scopes: &[&HashMap<String, String>]) -> Result<String>
     let mut out = String::new();
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
-        let end = rest[start..].find("}}").with_context(|| format!("unclosed `{{{{` in `{template}`"))? + start;
+        let end = rest[start..]
+            .find("}}")
+            .with_context(|| format!("unclosed `{{{{` in `{template}`"))?
+            + start;
         let name = rest[start + 2..end].trim();
-        let value = scopes.iter().find_map(|s| s.get(name)).with_context(|| format!("no variable `{name}` for `{template}`"))?;
+        let value = scopes
+            .iter()
+            .find_map(|s| s.get(name))
+            .with_context(|| format!("no variable `{name}` for `{template}`"))?;
         out.push_str(&rest[..start]);
         out.push_str(value);
         rest = &rest[end + 2..];
@@ -156,7 +182,10 @@ fn expand(template: &str, scopes: &[&HashMap<String, String>]) -> Result<String>
 /// Orders routes: an exact route outranks a wildcard; more literal segments outrank fewer.
 fn specificity(pattern: &str) -> (bool, usize) {
     let wildcard = pattern.ends_with("/...");
-    let literal = pattern.split('/').filter(|s| !s.is_empty() && *s != "..." && !s.starts_with(':')).count();
+    let literal = pattern
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != "..." && !s.starts_with(':'))
+        .count();
     (!wildcard, literal)
 }
 
@@ -171,7 +200,9 @@ fn route_matches(pattern: &str, path: &str) -> bool {
     if got.len() < want.len() || (!wildcard && got.len() != want.len()) {
         return false;
     }
-    want.iter().zip(&got).all(|(w, g)| w.starts_with(':') || w == g)
+    want.iter()
+        .zip(&got)
+        .all(|(w, g)| w.starts_with(':') || w == g)
 }
 
 #[cfg(test)]
@@ -194,7 +225,10 @@ mod tests {
     #[test]
     fn templates_expand_from_the_first_scope() {
         let a = HashMap::from([("x".to_string(), "1".to_string())]);
-        let b = HashMap::from([("x".to_string(), "2".to_string()), ("y".to_string(), "3".to_string())]);
+        let b = HashMap::from([
+            ("x".to_string(), "2".to_string()),
+            ("y".to_string(), "3".to_string()),
+        ]);
         assert_eq!(expand("{{ x }}-{{y}}", &[&a, &b]).unwrap(), "1-3");
         assert!(expand("{{ z }}", &[&a]).is_err());
     }
@@ -228,10 +262,16 @@ source = "b.wasm"
 "#,
         )
         .unwrap();
-        assert!(App::load(&path, &HashMap::new()).is_err(), "a required variable must be set");
+        assert!(
+            App::load(&path, &HashMap::new()).is_err(),
+            "a required variable must be set"
+        );
         let env = HashMap::from([
             ("SPIN_VARIABLE_TOKEN".to_string(), "t".to_string()),
-            ("SPIN_VARIABLE_DAPR_URL".to_string(), "http://127.0.0.1:3509".to_string()),
+            (
+                "SPIN_VARIABLE_DAPR_URL".to_string(),
+                "http://127.0.0.1:3509".to_string(),
+            ),
         ]);
         let app = App::load(&path, &env).unwrap();
         let a = &app.components[app.route("/a/x").unwrap().component];

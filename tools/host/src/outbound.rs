@@ -22,7 +22,11 @@ impl AllowedHost {
             Some((h, p)) => (h, Some(p.to_string())),
             None => (rest, None),
         };
-        Some(AllowedHost { scheme: scheme.to_ascii_lowercase(), host: host.to_ascii_lowercase(), port })
+        Some(AllowedHost {
+            scheme: scheme.to_ascii_lowercase(),
+            host: host.to_ascii_lowercase(),
+            port,
+        })
     }
 
     /// Whether a request to `scheme://host:port` is allowed by this entry.
@@ -30,7 +34,10 @@ impl AllowedHost {
         let scheme_ok = self.scheme == "*" || self.scheme == scheme;
         let host_ok = self.host == "*"
             || self.host == host
-            || self.host.strip_prefix("*.").is_some_and(|d| host.ends_with(&format!(".{d}")));
+            || self
+                .host
+                .strip_prefix("*.")
+                .is_some_and(|d| host.ends_with(&format!(".{d}")));
         let port_ok = match self.port.as_deref() {
             Some("*") => true,
             Some(p) => p.parse() == Ok(port),
@@ -61,13 +68,21 @@ impl OutboundPolicy {
         let scheme = uri.scheme_str().unwrap_or("http").to_ascii_lowercase();
         let Some(host) = uri.host() else { return false };
         let port = uri.port_u16().unwrap_or_else(|| default_port(&scheme));
-        self.allowed.iter().any(|a| a.allows(&scheme, &host.to_ascii_lowercase(), port))
+        self.allowed
+            .iter()
+            .any(|a| a.allows(&scheme, &host.to_ascii_lowercase(), port))
     }
 }
 
 type SendFuture = Box<
     dyn std::future::Future<
-            Output = Result<(http::Response<WasiBody>, Box<dyn std::future::Future<Output = Result<(), Error>> + Send>), Error>,
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn std::future::Future<Output = Result<(), Error>> + Send>,
+                ),
+                Error,
+            >,
         > + Send,
 >;
 
@@ -99,7 +114,10 @@ mod tests {
     fn policy(entries: &[&str]) -> OutboundPolicy {
         OutboundPolicy {
             component: "t".into(),
-            allowed: entries.iter().map(|e| AllowedHost::parse(e).unwrap()).collect(),
+            allowed: entries
+                .iter()
+                .map(|e| AllowedHost::parse(e).unwrap())
+                .collect(),
         }
     }
 
