@@ -13,7 +13,8 @@
 # Idempotent: a binary is rebuilt only when it is missing or its stamp file does not match the Dapr
 # version + the Go version + a hash of this directory's sources. The build log goes to
 # ~/.cache/todo-events/logs/dapr-build.log and the seconds the last build took to
-# ~/.cache/todo-events/logs/dapr-build-time.txt. Uses the default GOCACHE/GOMODCACHE.
+# ~/.cache/todo-events/logs/dapr-build-time.txt (per binary: dapr-build-time-<name>.txt). Uses the
+# default GOCACHE/GOMODCACHE.
 set -euo pipefail
 
 DAPR_VERSION=1.18.3
@@ -76,6 +77,7 @@ OVERLAY_MODFILE="$OVERLAY_DIR/go.mod"
 # in overlay/, and deletions.
 make_overlay() {
     local dapr_dir src rel f json
+    (cd "$HERE" && go mod download github.com/dapr/dapr) || die "cannot download github.com/dapr/dapr"
     dapr_dir="$(cd "$HERE" && go list -mod=readonly -m -f '{{.Dir}}' github.com/dapr/dapr)"
     [ -f "$dapr_dir/go.mod" ] || die "github.com/dapr/dapr is not in the module cache ($dapr_dir)"
     rm -rf "$OVERLAY_DIR"
@@ -136,11 +138,13 @@ done
 [ "${#todo[@]}" -eq 0 ] && exit 0
 
 mkdir -p "$BIN" "$LOGS"
+trap 'rm -f "$BIN/.daprd.tmp" "$BIN/.scheduler.tmp"' EXIT # a build cut short leaves nothing
 : >"$LOG"
 LDFLAGS="-s -w"
 LDFLAGS+=" -X github.com/dapr/dapr/pkg/buildinfo.version=$DAPR_VERSION"
 LDFLAGS+=" -X github.com/dapr/dapr/pkg/buildinfo.gitcommit=$DAPR_COMMIT"
 LDFLAGS+=" -X github.com/dapr/dapr/pkg/buildinfo.gitversion=v$DAPR_VERSION"
+LDFLAGS+=" -X github.com/dapr/kit/logger.DaprVersion=$DAPR_VERSION" # the `ver` field of log lines
 
 total_start=$SECONDS
 for t in "${todo[@]}"; do
@@ -170,6 +174,7 @@ for t in "${todo[@]}"; do
     mv -f "$BIN/.$t.tmp" "$BIN/$t"
     echo "$STAMP_LINE" >"$BIN/.$t.stamp"
     echo "=== $t built in $((SECONDS - start)) s: $(stat -c %s "$BIN/$t") bytes" >>"$LOG"
+    echo "$((SECONDS - start))" >"$LOGS/dapr-build-time-$t.txt"
     echo "dapr build: $t built in $((SECONDS - start)) s"
 done
 echo "$((SECONDS - total_start))" >"$TIME_FILE"

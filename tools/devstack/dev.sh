@@ -140,7 +140,7 @@ start_sidecars() {
             TODO_PG_URL="host=127.0.0.1 port=$PG_PORT user=todo password=$PG_PASSWORD dbname=todo sslmode=disable" \
             "$BIN/daprd" --app-id "$app" --app-port "$HOST_PORT" --app-protocol http \
             --dapr-listen-addresses 127.0.0.1 --dapr-http-port "$http" --dapr-grpc-port "$grpc" \
-            --metrics-port "$metrics" --enable-metrics=false \
+            --metrics-listen-address 127.0.0.1 --metrics-port "$metrics" --enable-metrics=false \
             --resources-path "$ROOT/contracts/dapr-components/selfhosted" \
             --scheduler-host-address "127.0.0.1:$SCHED_PORT" --placement-host-address "" \
             --log-level info

@@ -44,8 +44,8 @@ import (
 	"github.com/dapr/dapr/pkg/runtime/wfengine/inprocess"
 	"github.com/dapr/dapr/pkg/runtime/wfengine/wfregistrar"
 	"github.com/dapr/dapr/pkg/security"
-	kiterrors "github.com/dapr/kit/errors"
 	"github.com/dapr/kit/crypto/spiffe/signer"
+	kiterrors "github.com/dapr/kit/errors"
 	"github.com/dapr/kit/logger"
 )
 
@@ -62,7 +62,9 @@ var ErrUnavailable = kiterrors.NewBuilder(
 	UnavailableMessage,
 	"",
 	string(errorcodes.CategoryWorkflow),
-).WithErrorInfo("ERR_WORKFLOWS_UNAVAILABLE", nil).Build()
+).WithErrorInfo("ERR_WORKFLOWS_UNAVAILABLE", map[string]string{
+	"missingModule": "github.com/dapr/durabletask-go",
+}).Build()
 
 // ReservedWorkflowNamePrefix is the prefix daprd uses for managed (in-process)
 // workflow names (kept from Dapr; unused in this build).

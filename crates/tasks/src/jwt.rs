@@ -1,0 +1,314 @@
+//! HS256 bearer tokens (RFC 7519) signed with the auth service's shared secret.
+//!
+//! Only `alg: HS256` is accepted (never `none`, never another algorithm named by the token), the
+//! signature is checked in constant time, `exp` is required, `nbf` and `iat` are checked when
+//! present, each with [`LEEWAY_SECS`] of clock skew, and `sub` (the user id) must be a non-empty
+//! string of at most 255 characters. Every failure is an [`AuthError`]; answer 401.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::{Map, Value};
+use sha2::Sha256;
+
+/// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
+pub const LEEWAY_SECS: i64 = 60;
+/// Longest accepted token, in bytes.
+pub const TOKEN_MAX: usize = 8192;
+/// Longest accepted `sub`, in characters (the event schemas' `user_id` limit).
+pub const SUB_MAX: usize = 255;
+
+/// The verified claims the API uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claims {
+    /// The user id.
+    pub sub: String,
+    /// Expiry (seconds since the epoch).
+    pub exp: i64,
+    /// Not-before, if present.
+    pub nbf: Option<i64>,
+    /// Issued-at, if present.
+    pub iat: Option<i64>,
+}
+
+/// Why a request is not authenticated (answer 401 with `WWW-Authenticate`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No `Authorization` header.
+    #[error("missing Authorization header")]
+    Missing,
+    /// Not `Bearer <token>`.
+    #[error("Authorization must be 'Bearer <token>'")]
+    NotBearer,
+    /// Not a well-formed JWS compact serialisation with JSON header and claims.
+    #[error("malformed token: {0}")]
+    Malformed(&'static str),
+    /// `alg` is not `HS256` (including `none`), or `crit` is present.
+    #[error("unsupported token algorithm")]
+    Algorithm,
+    /// The signature does not verify with the secret.
+    #[error("invalid token signature")]
+    Signature,
+    /// `exp` is missing or not a number.
+    #[error("token has no valid exp claim")]
+    NoExpiry,
+    /// `exp` has passed.
+    #[error("token expired")]
+    Expired,
+    /// `nbf` is in the future, or `iat` is.
+    #[error("token not yet valid")]
+    NotYetValid,
+    /// `sub` is missing, empty, too long or not a string.
+    #[error("token has no valid sub claim")]
+    Subject,
+    /// No secret is configured.
+    #[error("no token secret configured")]
+    NoSecret,
+}
+
+impl AuthError {
+    /// The `WWW-Authenticate` header value to send with the 401.
+    pub fn www_authenticate(&self) -> String {
+        match self {
+            AuthError::Missing => "Bearer".to_owned(),
+            other => format!(
+                "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                other.to_string().replace('"', "'")
+            ),
+        }
+    }
+}
+
+/// Verifies an `Authorization` header value (`Bearer <token>`; the scheme is case-insensitive).
+pub fn verify_bearer(header: Option<&str>, secret: &[u8], now: i64) -> Result<Claims, AuthError> {
+    let header = header.ok_or(AuthError::Missing)?.trim();
+    let (scheme, token) = header.split_once(' ').ok_or(AuthError::NotBearer)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::NotBearer);
+    }
+    verify_token(token.trim(), secret, now)
+}
+
+fn segment(text: &str) -> Result<Vec<u8>, AuthError> {
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|_| AuthError::Malformed("segment is not base64url"))
+}
+
+fn object(bytes: &[u8], what: &'static str) -> Result<Map<String, Value>, AuthError> {
+    match serde_json::from_slice(bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(AuthError::Malformed(what)),
+    }
+}
+
+/// A NumericDate claim: a JSON number (fractions floored); `Err` if present but not a number.
+fn numeric(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, ()> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.is_finite())
+                    .map(|f| f.floor() as i64)
+            })
+            .map(Some)
+            .ok_or(()),
+        Some(_) => Err(()),
+    }
+}
+
+/// Verifies a compact JWS `token` at unix time `now`.
+pub fn verify_token(token: &str, secret: &[u8], now: i64) -> Result<Claims, AuthError> {
+    if secret.is_empty() {
+        return Err(AuthError::NoSecret);
+    }
+    if token.is_empty() || token.len() > TOKEN_MAX {
+        return Err(AuthError::Malformed("bad length"));
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(AuthError::Malformed("expected three segments"));
+    };
+    let header = object(&segment(h)?, "header is not a JSON object")?;
+    if header.get("alg").and_then(Value::as_str) != Some("HS256") || header.contains_key("crit") {
+        return Err(AuthError::Algorithm);
+    }
+    let signature = segment(s)?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| AuthError::NoSecret)?;
+    mac.update(h.as_bytes());
+    mac.update(b".");
+    mac.update(p.as_bytes());
+    mac.verify_slice(&signature)
+        .map_err(|_| AuthError::Signature)?;
+
+    let claims = object(&segment(p)?, "claims are not a JSON object")?;
+    let exp = numeric(&claims, "exp")
+        .map_err(|_| AuthError::NoExpiry)?
+        .ok_or(AuthError::NoExpiry)?;
+    if now >= exp.saturating_add(LEEWAY_SECS) {
+        return Err(AuthError::Expired);
+    }
+    let nbf = numeric(&claims, "nbf").map_err(|_| AuthError::Malformed("nbf is not a number"))?;
+    if nbf.is_some_and(|nbf| nbf > now.saturating_add(LEEWAY_SECS)) {
+        return Err(AuthError::NotYetValid);
+    }
+    let iat = numeric(&claims, "iat").map_err(|_| AuthError::Malformed("iat is not a number"))?;
+    if iat.is_some_and(|iat| iat > now.saturating_add(LEEWAY_SECS)) {
+        return Err(AuthError::NotYetValid);
+    }
+    let sub = match claims.get("sub") {
+        Some(Value::String(s))
+            if !s.trim().is_empty() && s.chars().count() <= SUB_MAX && !s.contains('\0') =>
+        {
+            s.clone()
+        }
+        _ => return Err(AuthError::Subject),
+    };
+    Ok(Claims { sub, exp, nbf, iat })
+}
+
+/// Signs `claims` as an HS256 JWT with `secret` (for tests and tools that mint tokens).
+pub fn sign_hs256(claims: &Value, secret: &[u8]) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(header.as_bytes());
+    mac.update(b".");
+    mac.update(payload.as_bytes());
+    let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    format!("{header}.{payload}.{sig}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SECRET: &[u8] = b"test-secret-of-at-least-32-bytes!!";
+    const NOW: i64 = 1_780_000_000;
+
+    fn token(claims: Value) -> String {
+        sign_hs256(&claims, SECRET)
+    }
+
+    fn bearer(t: &str) -> String {
+        format!("Bearer {t}")
+    }
+
+    #[test]
+    fn accepts_a_valid_token() {
+        let t = token(json!({"sub": "user-42", "exp": NOW + 600, "iat": NOW, "nbf": NOW}));
+        let c = verify_bearer(Some(&bearer(&t)), SECRET, NOW).unwrap();
+        assert_eq!(c.sub, "user-42");
+        assert_eq!(c.exp, NOW + 600);
+        assert!(verify_bearer(Some(&format!("bearer  {t} ")), SECRET, NOW).is_ok());
+    }
+
+    #[test]
+    fn refuses_expired_and_missing_exp() {
+        let t = token(json!({"sub": "u", "exp": NOW - LEEWAY_SECS}));
+        assert_eq!(verify_token(&t, SECRET, NOW), Err(AuthError::Expired));
+        // within the leeway
+        let t = token(json!({"sub": "u", "exp": NOW - 10}));
+        assert!(verify_token(&t, SECRET, NOW).is_ok());
+        let t = token(json!({"sub": "u"}));
+        assert_eq!(verify_token(&t, SECRET, NOW), Err(AuthError::NoExpiry));
+        let t = token(json!({"sub": "u", "exp": "tomorrow"}));
+        assert_eq!(verify_token(&t, SECRET, NOW), Err(AuthError::NoExpiry));
+    }
+
+    #[test]
+    fn refuses_future_nbf_and_iat() {
+        let t = token(json!({"sub": "u", "exp": NOW + 600, "nbf": NOW + 120}));
+        assert_eq!(verify_token(&t, SECRET, NOW), Err(AuthError::NotYetValid));
+        let t = token(json!({"sub": "u", "exp": NOW + 600, "iat": NOW + 3600}));
+        assert_eq!(verify_token(&t, SECRET, NOW), Err(AuthError::NotYetValid));
+        let t = token(json!({"sub": "u", "exp": NOW + 600, "nbf": NOW + 30}));
+        assert!(verify_token(&t, SECRET, NOW).is_ok());
+    }
+
+    #[test]
+    fn refuses_wrong_secret_and_tampering() {
+        let t = sign_hs256(&json!({"sub": "u", "exp": NOW + 600}), b"another-secret");
+        assert_eq!(verify_token(&t, SECRET, NOW), Err(AuthError::Signature));
+        let good = token(json!({"sub": "alice", "exp": NOW + 600}));
+        let parts: Vec<&str> = good.split('.').collect();
+        let forged = URL_SAFE_NO_PAD.encode(json!({"sub": "bob", "exp": NOW + 600}).to_string());
+        let t = format!("{}.{}.{}", parts[0], forged, parts[2]);
+        assert_eq!(verify_token(&t, SECRET, NOW), Err(AuthError::Signature));
+    }
+
+    #[test]
+    fn refuses_alg_none_and_other_algorithms() {
+        let claims = URL_SAFE_NO_PAD.encode(json!({"sub": "u", "exp": NOW + 600}).to_string());
+        for header in [
+            r#"{"alg":"none","typ":"JWT"}"#,
+            r#"{"alg":"HS512"}"#,
+            r#"{"alg":"RS256"}"#,
+            r#"{"typ":"JWT"}"#,
+            r#"{"alg":"HS256","crit":["exp"]}"#,
+        ] {
+            let h = URL_SAFE_NO_PAD.encode(header);
+            assert_eq!(
+                verify_token(&format!("{h}.{claims}."), SECRET, NOW),
+                Err(AuthError::Algorithm),
+                "{header}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_malformed_tokens_and_headers() {
+        for t in [
+            "",
+            "abc",
+            "a.b",
+            "a.b.c.d",
+            "!!.!!.!!",
+            "e30.e30.",
+            "W10.e30.AAAA",
+        ] {
+            assert!(verify_token(t, SECRET, NOW).is_err(), "{t:?}");
+        }
+        assert_eq!(verify_bearer(None, SECRET, NOW), Err(AuthError::Missing));
+        assert_eq!(
+            verify_bearer(Some("Basic abc"), SECRET, NOW),
+            Err(AuthError::NotBearer)
+        );
+        assert_eq!(
+            verify_bearer(Some("Bearer"), SECRET, NOW),
+            Err(AuthError::NotBearer)
+        );
+        let t = token(json!({"sub": "u", "exp": NOW + 600}));
+        assert_eq!(verify_token(&t, b"", NOW), Err(AuthError::NoSecret));
+        assert!(verify_token(&"a".repeat(TOKEN_MAX + 1), SECRET, NOW).is_err());
+    }
+
+    #[test]
+    fn refuses_bad_subjects() {
+        for sub in [
+            json!(""),
+            json!("  "),
+            json!(42),
+            json!(null),
+            json!("x".repeat(256)),
+        ] {
+            let t = token(json!({"sub": sub, "exp": NOW + 600}));
+            assert_eq!(verify_token(&t, SECRET, NOW), Err(AuthError::Subject));
+        }
+        let t = token(json!({"exp": NOW + 600}));
+        assert_eq!(verify_token(&t, SECRET, NOW), Err(AuthError::Subject));
+    }
+
+    #[test]
+    fn www_authenticate_names_the_problem() {
+        assert_eq!(AuthError::Missing.www_authenticate(), "Bearer");
+        assert!(AuthError::Expired
+            .www_authenticate()
+            .contains("error=\"invalid_token\""));
+    }
+}

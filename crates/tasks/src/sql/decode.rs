@@ -1,0 +1,253 @@
+//! Decoders of the rows the statements return.
+//!
+//! The binding's `query` answers a JSON array of rows, each an array of column values; every
+//! statement of this crate returns exactly one row with one text column holding a JSON object.
+//! Feed the decoders either the raw response body ([`rows_from_body`]) or the rows as the
+//! sidecar client returns them (`Vec<Vec<Value>>`).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::query::{AuditQuery, ListQuery};
+use crate::task::Task;
+use crate::time::{serde_instant, serde_instant_opt};
+
+/// A response that is not what the statement returns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RowError {
+    /// No row: the statement failed inside the database (the binding's `query` reports
+    /// execution errors as an empty result). Treat as a database failure (500/RETRY).
+    #[error("the statement returned no row: it failed in the database")]
+    NoRow,
+    /// Rows of another shape than one text column holding a JSON object.
+    #[error("unexpected result shape: {0}")]
+    Shape(String),
+}
+
+fn shape(msg: impl Into<String>) -> RowError {
+    RowError::Shape(msg.into())
+}
+
+/// Parses a binding `query` response body (`[[...], ...]`).
+pub fn rows_from_body(body: &[u8]) -> Result<Vec<Vec<Value>>, RowError> {
+    serde_json::from_slice(body).map_err(|e| shape(format!("not a JSON array of rows: {e}")))
+}
+
+/// The JSON object in the single row's single text column.
+pub fn single(rows: &[Vec<Value>]) -> Result<Value, RowError> {
+    let row = match rows {
+        [] => return Err(RowError::NoRow),
+        [row] => row,
+        _ => return Err(shape(format!("{} rows, expected 1", rows.len()))),
+    };
+    let text = match row.as_slice() {
+        [Value::String(s)] => s,
+        _ => return Err(shape("expected one text column")),
+    };
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| shape(format!("column is not JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(shape("column is not a JSON object"));
+    }
+    Ok(value)
+}
+
+fn field<T: for<'de> Deserialize<'de>>(obj: &Value, name: &str) -> Result<T, RowError> {
+    T::deserialize(obj.get(name).unwrap_or(&Value::Null))
+        .map_err(|e| shape(format!("field {name}: {e}")))
+}
+
+/// `{"task": ...}` of get / insert / update / delete: the task, or `None`.
+pub fn task(rows: &[Vec<Value>]) -> Result<Option<Task>, RowError> {
+    field(&single(rows)?, "task")
+}
+
+/// `{"processed": ..., "task": ...}` of [`super::insert_task_once`].
+pub fn task_once(rows: &[Vec<Value>]) -> Result<(bool, Option<Task>), RowError> {
+    let v = single(rows)?;
+    Ok((field(&v, "processed")?, field(&v, "task")?))
+}
+
+/// One page of tasks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskPage {
+    /// The tasks of this page.
+    pub items: Vec<Task>,
+    /// Cursor of the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ListItem {
+    task: Task,
+    sort_key: String,
+}
+
+/// The page of [`super::list_tasks`]`(q)`: at most `q.limit` tasks, and a next cursor (keyed
+/// with `secret`, as given to [`ListQuery::parse`]) when the extra row shows there are more.
+pub fn task_page(rows: &[Vec<Value>], q: &ListQuery, secret: &[u8]) -> Result<TaskPage, RowError> {
+    let mut items: Vec<ListItem> = field(&single(rows)?, "items")?;
+    let more = items.len() > q.limit as usize;
+    items.truncate(q.limit as usize);
+    let next_cursor = match (more, items.last()) {
+        (true, Some(last)) => {
+            Some(q.cursor_after(&last.sort_key, &last.task.id.to_string(), secret))
+        }
+        _ => None,
+    };
+    Ok(TaskPage {
+        items: items.into_iter().map(|i| i.task).collect(),
+        next_cursor,
+    })
+}
+
+/// A claimed outbox row.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct OutboxRow {
+    /// Row id (for [`super::mark_published`] / [`super::release_outbox`]).
+    pub id: i64,
+    /// The task the event is about.
+    pub task_id: Uuid,
+    /// Topic to publish to.
+    pub topic: String,
+    /// `metadata.partitionKey` of the publish.
+    pub partition_key: String,
+    /// The event body.
+    pub payload: Value,
+    /// When the write that produced it committed (about).
+    #[serde(with = "serde_instant")]
+    pub created_at: DateTime<Utc>,
+}
+
+/// The rows of [`super::claim_outbox`], in publishing order.
+pub fn outbox_batch(rows: &[Vec<Value>]) -> Result<Vec<OutboxRow>, RowError> {
+    field(&single(rows)?, "messages")
+}
+
+/// `{"count": n}` of mark / release / purge.
+pub fn count(rows: &[Vec<Value>]) -> Result<u64, RowError> {
+    field(&single(rows)?, "count")
+}
+
+/// Backlog of the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct OutboxStats {
+    /// Unpublished rows.
+    pub pending: u64,
+    /// Creation time of the oldest unpublished row.
+    #[serde(with = "serde_instant_opt")]
+    pub oldest_created_at: Option<DateTime<Utc>>,
+}
+
+/// The row of [`super::outbox_stats`].
+pub fn outbox_stats(rows: &[Vec<Value>]) -> Result<OutboxStats, RowError> {
+    serde_json::from_value(single(rows)?).map_err(|e| shape(e.to_string()))
+}
+
+/// Outcome of [`super::record_audit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct AuditOutcome {
+    /// True the first time this consumer saw the event (false: a redelivery, nothing changed).
+    pub processed: bool,
+    /// True if an audit row was written.
+    pub inserted: bool,
+}
+
+/// The row of [`super::record_audit`].
+pub fn audit_outcome(rows: &[Vec<Value>]) -> Result<AuditOutcome, RowError> {
+    serde_json::from_value(single(rows)?).map_err(|e| shape(e.to_string()))
+}
+
+/// One audit log entry as `GET /api/audit` returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Recording order (internal; the cursor carries it).
+    #[serde(skip_serializing)]
+    pub seq: i64,
+    /// The event's id.
+    pub event_id: Uuid,
+    /// The task.
+    pub task_id: Uuid,
+    /// `task.created`, `task.updated`, `task.completed` or `task.deleted`.
+    pub event_type: String,
+    /// The event's `timestamp`.
+    #[serde(with = "serde_instant")]
+    pub occurred_at: DateTime<Utc>,
+    /// When the audit service recorded it.
+    #[serde(with = "serde_instant")]
+    pub recorded_at: DateTime<Utc>,
+    /// The event's `schema_version`.
+    pub schema_version: String,
+    /// The event as received.
+    pub payload: Value,
+}
+
+/// One page of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditPage {
+    /// Entries, newest first.
+    pub items: Vec<AuditEntry>,
+    /// Cursor of the next (older) page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The page of [`super::list_audit`]`(q)` (see [`task_page`]).
+pub fn audit_page(
+    rows: &[Vec<Value>],
+    q: &AuditQuery,
+    secret: &[u8],
+) -> Result<AuditPage, RowError> {
+    let mut items: Vec<AuditEntry> = field(&single(rows)?, "items")?;
+    let more = items.len() > q.limit as usize;
+    items.truncate(q.limit as usize);
+    let next_cursor = match (more, items.last()) {
+        (true, Some(last)) => Some(q.cursor_after(last.seq, secret)),
+        _ => None,
+    };
+    Ok(AuditPage { items, next_cursor })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn no_row_means_the_statement_failed() {
+        assert_eq!(task(&[]), Err(RowError::NoRow));
+        assert_eq!(rows_from_body(b"[]").unwrap().len(), 0);
+    }
+
+    #[test]
+    fn refuses_other_shapes() {
+        assert!(matches!(single(&[vec![json!(1)]]), Err(RowError::Shape(_))));
+        assert!(matches!(
+            single(&[vec![json!("[]")]]),
+            Err(RowError::Shape(_))
+        ));
+        assert!(matches!(
+            single(&[vec![json!("{}")], vec![json!("{}")]]),
+            Err(RowError::Shape(_))
+        ));
+        assert!(matches!(
+            single(&[vec![json!("{}"), json!("{}")]]),
+            Err(RowError::Shape(_))
+        ));
+    }
+
+    #[test]
+    fn null_task_is_none() {
+        let rows = rows_from_body(br#"[["{\"task\": null}"]]"#).unwrap();
+        assert_eq!(task(&rows).unwrap(), None);
+    }
+
+    #[test]
+    fn decodes_counts_and_outcomes() {
+        assert_eq!(count(&[vec![json!("{\"count\": 3}")]]).unwrap(), 3);
+        let o =
+            audit_outcome(&[vec![json!("{\"processed\": true, \"inserted\": false}")]]).unwrap();
+        assert!(o.processed && !o.inserted);
+    }
+}

@@ -1,0 +1,343 @@
+//! Statement builder tests: parameter order, casts, user filter, one JSON text column.
+
+use chrono::{TimeZone, Utc};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::*;
+use crate::events::{events_for_change, Change};
+use crate::query::{AuditQuery, ListQuery};
+use crate::task::Task;
+use crate::validate_create;
+
+const SECRET: &[u8] = b"cursor-secret";
+
+fn task() -> Task {
+    let body = json!({
+        "title": "Water plants", "tags": ["home"], "due_date": "2026-05-02T07:00:00Z",
+        "timezone": "Europe/Berlin", "recurrence": "FREQ=WEEKLY;BYDAY=SA",
+        "reminders": [{"before_minutes": 30}]
+    });
+    let now = Utc.with_ymd_and_hms(2026, 5, 1, 8, 0, 0).unwrap();
+    validate_create(body.to_string().as_bytes(), Uuid::new_v4(), "user-42", now).unwrap()
+}
+
+/// `$n` placeholders in order of appearance, with the text right after each.
+fn placeholders(sql: &str) -> Vec<(usize, String)> {
+    let bytes = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'$' {
+            let start = i + 1;
+            let mut j = start;
+            while j < bytes.len() && bytes[j].is_ascii_digit() {
+                j += 1;
+            }
+            if j > start {
+                let n = sql[start..j].parse().unwrap();
+                let rest: String = sql[j..].chars().take(24).collect();
+                out.push((n, rest));
+            }
+            i = j.max(i + 1);
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Invariants of every statement: each placeholder is `$n::text...`, every parameter is used,
+/// parameters are strings or null, and the result is one JSON text column.
+fn check(st: &Statement) {
+    let ph = placeholders(&st.sql);
+    assert!(!st.params.is_empty() || ph.is_empty());
+    for (n, rest) in &ph {
+        assert!(
+            rest.starts_with("::text"),
+            "${n} not cast from text: ${n}{rest}"
+        );
+        assert!(
+            *n >= 1 && *n <= st.params.len(),
+            "${n} out of range in {}",
+            st.sql
+        );
+    }
+    for n in 1..=st.params.len() {
+        assert!(ph.iter().any(|(m, _)| *m == n), "parameter ${n} unused");
+    }
+    for p in &st.params {
+        assert!(
+            p.is_string() || p.is_null(),
+            "parameter {p} is not text or null"
+        );
+    }
+    assert!(st.sql.trim_end().ends_with("::text") || st.sql.contains(")::text FROM"));
+    assert!(st.sql.contains("jsonb_build_object("));
+}
+
+/// The parameter bound to the placeholder right after `prefix` in the SQL.
+fn param_after<'a>(st: &'a Statement, prefix: &str) -> &'a Value {
+    let at = st
+        .sql
+        .find(prefix)
+        .unwrap_or_else(|| panic!("{prefix:?} not in {}", st.sql));
+    let (n, _) = placeholders(&st.sql[at + prefix.len()..])[0].clone();
+    &st.params[n - 1]
+}
+
+#[test]
+fn insert_writes_the_task_and_its_outbox_in_one_statement() {
+    let t = task();
+    let outbox = events_for_change(Change::Created, None, &t).unwrap();
+    assert_eq!(outbox.len(), 3, "task event, ui update, reminder scheduled");
+    let st = insert_task(&t, &outbox);
+    check(&st);
+    assert!(st.sql.starts_with("WITH w AS (INSERT INTO tasks"));
+    assert!(st.sql.contains("INSERT INTO outbox"));
+    assert!(st.sql.contains("ON CONFLICT (id) DO NOTHING"));
+    // Column order: id, user_id, title, ...
+    assert_eq!(st.params[0], json!(t.id.to_string()));
+    assert!(st
+        .sql
+        .contains("VALUES ($1::text::uuid, $2::text, $3::text, $4::text, $5::text::boolean"));
+    assert_eq!(st.params[1], json!("user-42"));
+    assert_eq!(st.params[2], json!("Water plants"));
+    assert_eq!(st.params[6], json!("1"), "priority normal = 1");
+    assert_eq!(st.params[7], json!(r#"["home"]"#));
+    assert_eq!(st.params[8], json!("2026-05-02T07:00:00.000Z"));
+    let messages: Value =
+        serde_json::from_str(st.params.last().unwrap().as_str().unwrap()).unwrap();
+    assert_eq!(messages.as_array().unwrap().len(), 3);
+    assert_eq!(messages[0]["topic"], "task-events");
+    assert_eq!(messages[0]["partition_key"], t.id.to_string());
+}
+
+#[test]
+fn get_filters_on_user_and_id() {
+    let id = Uuid::new_v4();
+    let st = get_task("alice", id);
+    check(&st);
+    assert!(st
+        .sql
+        .contains("WHERE t.user_id = $1::text AND t.id = $2::text::uuid"));
+    assert_eq!(st.params, vec![json!("alice"), json!(id.to_string())]);
+}
+
+#[test]
+fn update_checks_id_user_and_read_version() {
+    let old = task();
+    let mut new = old.clone();
+    new.title = "Water all plants".into();
+    new.version = old.version + 1;
+    let outbox = events_for_change(Change::Updated, Some(&old), &new).unwrap();
+    let st = update_task(&new, &outbox);
+    check(&st);
+    assert!(st.sql.contains(
+        "WHERE id = $1::text::uuid AND user_id = $2::text AND version = $3::text::integer"
+    ));
+    assert_eq!(st.params[0], json!(new.id.to_string()));
+    assert_eq!(st.params[1], json!("user-42"));
+    assert_eq!(st.params[2], json!("1"), "the version that was read");
+    assert_eq!(param_after(&st, "SET title = "), &json!("Water all plants"));
+    assert_eq!(param_after(&st, ", version = "), &json!("2"));
+    assert!(
+        !st.sql.contains("created_at ="),
+        "created_at is never updated"
+    );
+    assert!(
+        st.sql.contains("FROM w, jsonb_array_elements("),
+        "outbox only if updated"
+    );
+}
+
+#[test]
+fn delete_checks_id_user_and_version() {
+    let id = Uuid::new_v4();
+    let st = delete_task("bob", id, 7, &[]);
+    check(&st);
+    assert!(st.sql.contains(
+        "DELETE FROM tasks WHERE id = $1::text::uuid AND user_id = $2::text AND version = $3::text::integer"
+    ));
+    assert_eq!(
+        st.params[..3],
+        [json!(id.to_string()), json!("bob"), json!("7")]
+    );
+    assert_eq!(st.params[3], json!("[]"));
+}
+
+#[test]
+fn insert_once_records_the_event_in_the_same_statement() {
+    let t = task();
+    let e = Uuid::new_v4();
+    let st = insert_task_once("recurring", e, &t, &[]);
+    check(&st);
+    assert!(st
+        .sql
+        .starts_with("WITH pe AS (INSERT INTO processed_events"));
+    assert!(st.sql.contains("FROM pe ON CONFLICT (id) DO NOTHING"));
+    assert_eq!(st.params[0], json!("recurring"));
+    assert_eq!(st.params[1], json!(e.to_string()));
+}
+
+#[test]
+fn list_binds_filters_in_order_and_always_filters_on_user() {
+    let q = ListQuery::parse(
+        "completed=false&priority=high,urgent&tag=Home&tag=work&due_before=2026-06-01T00:00:00Z\
+         &due_after=2026-05-01T00:00:00%2B02:00&q=50%25_off&sort=due_date&order=asc&limit=10",
+        "carol",
+        SECRET,
+    )
+    .unwrap();
+    let st = list_tasks(&q);
+    check(&st);
+    assert!(st.sql.contains("WHERE t.user_id = $1::text AND"));
+    assert_eq!(st.params[0], json!("carol"));
+    assert_eq!(param_after(&st, "t.completed = "), &json!("false"));
+    assert_eq!(
+        param_after(&st, "t.priority = ANY("),
+        &json!(r#"["2","3"]"#)
+    );
+    assert_eq!(param_after(&st, "t.tags @> "), &json!(r#"["home","work"]"#));
+    assert_eq!(
+        param_after(&st, "t.due_at < "),
+        &json!("2026-06-01T00:00:00.000Z")
+    );
+    assert_eq!(
+        param_after(&st, "t.due_at > "),
+        &json!("2026-04-30T22:00:00.000Z")
+    );
+    assert_eq!(param_after(&st, "ILIKE "), &json!(r"%50\%\_off%"));
+    assert_eq!(param_after(&st, "LIMIT "), &json!("11"), "limit + 1");
+    assert!(st
+        .sql
+        .contains("ORDER BY COALESCE(t.due_at, 'infinity'::timestamptz) ASC, t.id ASC"));
+}
+
+#[test]
+fn list_with_a_cursor_seeks_past_it() {
+    let q = ListQuery::parse("sort=priority", "dave", SECRET).unwrap();
+    let id = Uuid::new_v4();
+    let cursor = q.cursor_after("2", &id.to_string(), SECRET);
+    let q = ListQuery::parse(&format!("sort=priority&cursor={cursor}"), "dave", SECRET).unwrap();
+    let st = list_tasks(&q);
+    check(&st);
+    assert!(st
+        .sql
+        .contains("(t.priority, t.id) < ($2::text::smallint, $3::text::uuid)"));
+    assert_eq!(st.params[1..3], [json!("2"), json!(id.to_string())]);
+    assert!(st.sql.contains("ORDER BY t.priority DESC, t.id DESC"));
+}
+
+#[test]
+fn a_cursor_only_works_for_its_user_and_query() {
+    let q = ListQuery::parse("sort=title", "erin", SECRET).unwrap();
+    let c = q.cursor_after("abc", &Uuid::new_v4().to_string(), SECRET);
+    assert!(ListQuery::parse(&format!("sort=title&cursor={c}"), "erin", SECRET).is_ok());
+    for (query, user) in [
+        (format!("sort=title&cursor={c}"), "mallory"),
+        (format!("sort=title&order=desc&cursor={c}"), "erin"),
+        (format!("sort=title&q=x&cursor={c}"), "erin"),
+        (format!("sort=created&cursor={c}"), "erin"),
+        (format!("sort=title&cursor={c}x"), "erin"),
+    ] {
+        let e = ListQuery::parse(&query, user, SECRET).unwrap_err();
+        assert!(e.has("cursor"), "{query} as {user}: {e}");
+    }
+}
+
+#[test]
+fn outbox_statements() {
+    let st = claim_outbox(50, 30);
+    check(&st);
+    assert_eq!(st.params, vec![json!("50"), json!("30")]);
+    assert!(st.sql.contains("FOR UPDATE OF o SKIP LOCKED"));
+    assert!(st.sql.contains("make_interval(secs => $2::text::integer)"));
+    let st = mark_published(&[3, 4]);
+    check(&st);
+    assert_eq!(st.params, vec![json!(r#"["3","4"]"#)]);
+    assert!(st.sql.contains("AND published_at IS NULL"));
+    check(&release_outbox(&[1]));
+    check(&purge_published(3600));
+    let st = outbox_stats();
+    assert!(st.params.is_empty() && placeholders(&st.sql).is_empty());
+}
+
+#[test]
+fn audit_insert_is_idempotent_in_one_statement() {
+    let rec = AuditRecord {
+        event_id: Uuid::new_v4(),
+        user_id: "frank".into(),
+        task_id: Uuid::new_v4(),
+        event_type: "task.created".into(),
+        occurred_at: Utc.with_ymd_and_hms(2026, 5, 1, 8, 0, 0).unwrap(),
+        schema_version: "1.0.0".into(),
+        payload: json!({"a": 1}),
+    };
+    let st = record_audit("audit", &rec);
+    check(&st);
+    assert!(st.sql.starts_with(
+        "WITH pe AS (INSERT INTO processed_events (consumer, event_id) VALUES ($1::text, $2::text::uuid) ON CONFLICT DO NOTHING"
+    ));
+    assert!(st.sql.contains("FROM pe ON CONFLICT (event_id) DO NOTHING"));
+    assert_eq!(
+        st.params,
+        vec![
+            json!("audit"),
+            json!(rec.event_id.to_string()),
+            json!("frank"),
+            json!(rec.task_id.to_string()),
+            json!("task.created"),
+            json!("2026-05-01T08:00:00.000Z"),
+            json!("1.0.0"),
+            json!(r#"{"a":1}"#),
+        ]
+    );
+}
+
+#[test]
+fn audit_list_filters_on_user_task_and_time() {
+    let task = Uuid::new_v4();
+    let q = AuditQuery::parse(
+        &format!("task_id={task}&from=2026-05-01T00:00:00Z&to=2026-05-02T00:00:00Z&limit=5"),
+        "gina",
+        SECRET,
+    )
+    .unwrap();
+    let c = q.cursor_after(42, SECRET);
+    let q = AuditQuery::parse(
+        &format!(
+            "task_id={task}&from=2026-05-01T00:00:00Z&to=2026-05-02T00:00:00Z&limit=5&cursor={c}"
+        ),
+        "gina",
+        SECRET,
+    )
+    .unwrap();
+    let st = list_audit(&q);
+    check(&st);
+    assert!(st
+        .sql
+        .contains("WHERE a.user_id = $1::text AND a.task_id = $2::text::uuid"));
+    assert_eq!(st.params[0], json!("gina"));
+    assert_eq!(
+        param_after(&st, "a.occurred_at >= "),
+        &json!("2026-05-01T00:00:00.000Z")
+    );
+    assert_eq!(
+        param_after(&st, "a.occurred_at < "),
+        &json!("2026-05-02T00:00:00.000Z")
+    );
+    assert_eq!(param_after(&st, "a.seq < "), &json!("42"));
+    assert_eq!(param_after(&st, "LIMIT "), &json!("6"));
+    assert!(st.sql.contains("ORDER BY a.seq DESC"));
+}
+
+#[test]
+fn binding_request_uses_query_and_params_as_a_string() {
+    let st = get_task("u", Uuid::nil());
+    let req = st.binding_request();
+    assert_eq!(req["operation"], "query");
+    assert_eq!(req["metadata"]["sql"], json!(st.sql));
+    let params: Value = serde_json::from_str(req["metadata"]["params"].as_str().unwrap()).unwrap();
+    assert_eq!(params, json!(["u", Uuid::nil().to_string()]));
+}
