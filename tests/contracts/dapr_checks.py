@@ -545,6 +545,7 @@ def profile_errors(profile: str, resources: list[Resource]) -> list[str]:
         "pubsub": "pubsub.kafka",
         "statestore": "state.postgresql",
         "tododb": "bindings.postgresql",
+        "outbox-drain": "bindings.cron",
     }
     if profile == "selfhosted":
         expected["secretstore"] = "secretstores.local.env"

@@ -1,4 +1,5 @@
-"""Fixtures of the end-to-end tests (see support.py): the running stack, unique ids, topic readers."""
+"""Fixtures of the end-to-end tests (see support.py): the running stack, unique ids, topic readers,
+bearer tokens and REST clients of fresh users (see clients.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,19 @@ import uuid
 import pytest
 import requests
 
+from clients import Api, mint_token
 from support import RUN, Stack, TopicReader, read_env
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "disruptive: stops part of the stack (e.g. Kafka); run after every other test"
+    )
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tests that stop part of the stack run last, so a slow recovery cannot disturb the others."""
+    items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +59,39 @@ def topic_reader(stack):
     yield make
     for r in readers:
         r.close()
+
+
+@pytest.fixture(scope="session")
+def jwt_secret(stack) -> str:
+    """The HS256 secret the wasm host gives the components (the dev auth service's secret)."""
+    secrets = read_env(RUN / "secrets.env")
+    if "JWT_SECRET" not in secrets:
+        pytest.fail(f"JWT_SECRET is missing from {RUN / 'secrets.env'}", pytrace=False)
+    return secrets["JWT_SECRET"]
+
+
+@pytest.fixture
+def token_for(jwt_secret):
+    """token_for(user_id, **options): a valid bearer token (see clients.mint_token)."""
+    return lambda sub, **kw: mint_token(jwt_secret, sub, **kw)
+
+
+@pytest.fixture
+def new_user(stack, token_for):
+    """new_user(): the REST API as a fresh user of its own (nothing else ever writes as that user)."""
+
+    def make() -> Api:
+        user_id = f"e2e-{uuid.uuid4()}"
+        return Api(stack.host_url, token_for(user_id), user_id)
+
+    return make
+
+
+@pytest.fixture
+def user_a(new_user) -> Api:
+    return new_user()
+
+
+@pytest.fixture
+def user_b(new_user) -> Api:
+    return new_user()

@@ -46,10 +46,12 @@ class Stack:
     def dapr_headers(self) -> dict[str, str]:
         return {"dapr-api-token": self.dapr_api_token}
 
-    def publish(self, app_id: str, topic: str, data: dict, pubsub: str = "pubsub") -> None:
+    def publish(self, app_id: str, topic: str, data: dict, pubsub: str = "pubsub", partition_key: str | None = None) -> None:
+        params = {"metadata.partitionKey": partition_key} if partition_key else None
         r = requests.post(
             f"{self.sidecar(app_id)}/v1.0/publish/{pubsub}/{topic}",
             json=data,
+            params=params,
             headers=self.dapr_headers(),
             timeout=10,
         )
@@ -94,15 +96,39 @@ class TopicReader:
 
     def find(self, predicate, timeout: float = 45.0):
         """The first message value (parsed JSON) for which `predicate` holds."""
+        return self.find_keyed(predicate, timeout)[1]
+
+    def find_keyed(self, predicate, timeout: float = 45.0) -> tuple[str | None, dict]:
+        """(Kafka message key, parsed value) of the first message whose value satisfies `predicate`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             msg = self.consumer.poll(0.5)
             if msg is None or msg.error():
                 continue
-            value = json.loads(msg.value())
+            try:
+                value = json.loads(msg.value())
+            except ValueError:
+                continue
             if predicate(value):
-                return value
+                key = msg.key()
+                return (key.decode() if key is not None else None), value
         pytest.fail(f"no matching message on {self.topic} within {timeout:.0f}s", pytrace=False)
+
+    def collect(self, predicate, seconds: float) -> list[dict]:
+        """Every message value satisfying `predicate` that arrives within `seconds`."""
+        found = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            msg = self.consumer.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            try:
+                value = json.loads(msg.value())
+            except ValueError:
+                continue
+            if predicate(value):
+                found.append(value)
+        return found
 
     def close(self):
         self.consumer.close()

@@ -9,6 +9,7 @@
 #   ./dev logs [P]  follow the logs (all, or one part: postgres kafka scheduler host daprd-<app-id>)
 #   ./dev test      all tests: unit, contracts, schema check, end to end (starts/stops the stack)
 #   ./dev clean     down, then delete the stack's data (databases, topics, jobs)
+#   ./dev stop|start kafka   stop or restart Kafka alone (failure tests)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -55,18 +56,16 @@ wait_for() {
 http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
 
 secrets() {
-    # Generated once per machine, never in the repo: the sidecar tokens and the database password.
-    if [ ! -f "$RUN/secrets.env" ]; then
-        mkdir -p "$RUN"
-        (
-            umask 077
-            echo "DAPR_API_TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
-            echo "APP_API_TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
-            echo "PG_PASSWORD=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
-        ) >"$RUN/secrets.env"
-        chmod 600 "$RUN/secrets.env"
-    fi
-    # shellcheck disable=SC1091
+    # Generated once per machine (each missing one on the next `up`), never in the repo: the
+    # sidecars' tokens, the database password and the JWT secret of the (dev) auth service.
+    mkdir -p "$RUN"
+    touch "$RUN/secrets.env" && chmod 600 "$RUN/secrets.env"
+    local key
+    for key in DAPR_API_TOKEN APP_API_TOKEN PG_PASSWORD JWT_SECRET; do
+        grep -q "^$key=" "$RUN/secrets.env" ||
+            echo "$key=$(head -c 32 /dev/urandom | base64 | tr -d '/+=')" >>"$RUN/secrets.env"
+    done
+    # shellcheck disable=SC1090
     . "$RUN/secrets.env"
 }
 
@@ -92,7 +91,12 @@ start_postgres() {
         END \$\$; ALTER ROLE todo PASSWORD '$PG_PASSWORD';" >/dev/null
     "${psql[@]}" -d postgres -c "SELECT 1 FROM pg_database WHERE datname = 'todo'" | grep -q 1 ||
         "${psql[@]}" -d postgres -c "CREATE DATABASE todo OWNER todo" >/dev/null
+    # The schema: versioned migrations (migrations/), applied by the one command that owns them.
+    "$CARGO_TARGET_DIR/debug/todo-migrate" --url "$(pg_url)" >>"$RUN/logs/migrate.log" 2>&1 ||
+        { tail -n 20 "$RUN/logs/migrate.log" >&2; die "migrations failed (log $RUN/logs/migrate.log)"; }
 }
+
+pg_url() { echo "host=127.0.0.1 port=$PG_PORT user=todo password=$PG_PASSWORD dbname=todo sslmode=disable"; }
 
 start_kafka() {
     mkdir -p "$DATA/kafka"
@@ -118,7 +122,8 @@ start_scheduler() {
 
 host_env() {
     # Spin variables: the tokens, and where each app-id's sidecar listens.
-    local vars=(SPIN_VARIABLE_DAPR_API_TOKEN="$DAPR_API_TOKEN" SPIN_VARIABLE_APP_API_TOKEN="$APP_API_TOKEN")
+    local vars=(SPIN_VARIABLE_DAPR_API_TOKEN="$DAPR_API_TOKEN" SPIN_VARIABLE_APP_API_TOKEN="$APP_API_TOKEN"
+        SPIN_VARIABLE_JWT_SECRET="$JWT_SECRET")
     while read -r app http _grpc _metrics var; do
         vars+=("SPIN_VARIABLE_${var^^}=http://127.0.0.1:$http")
     done < <(apps)
@@ -137,7 +142,7 @@ start_sidecars() {
     local app http grpc metrics _var
     while read -r app http grpc metrics _var; do
         spawn "daprd-$app" env DAPR_API_TOKEN="$DAPR_API_TOKEN" APP_API_TOKEN="$APP_API_TOKEN" \
-            TODO_PG_URL="host=127.0.0.1 port=$PG_PORT user=todo password=$PG_PASSWORD dbname=todo sslmode=disable" \
+            TODO_PG_URL="$(pg_url)" \
             "$BIN/daprd" --app-id "$app" --app-port "$HOST_PORT" --app-protocol http \
             --dapr-listen-addresses 127.0.0.1 --dapr-http-port "$http" --dapr-grpc-port "$grpc" \
             --metrics-listen-address 127.0.0.1 --metrics-port "$metrics" --enable-metrics=false \
@@ -236,6 +241,26 @@ cmd_test() {
     "$ROOT/tools/devstack/test.sh" "$@"
 }
 
+# Stops or starts one part of a running stack (for failure tests: `./dev stop kafka`).
+cmd_part() {
+    local action="$1" part="${2:-}"
+    case "$part" in kafka) ;; *) die "usage: ./dev $action kafka (only Kafka can be cycled on its own)" ;; esac
+    secrets
+    if [ "$action" = stop ]; then
+        alive kafka || die "kafka is not running"
+        local pid; pid="$(cat "$(pidfile kafka)")"
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
+        for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+        kill -0 "$pid" 2>/dev/null && kill -KILL -- "-$pid" 2>/dev/null
+        rm -f "$(pidfile kafka)"
+        say "kafka stopped"
+    else
+        alive kafka && die "kafka is already running"
+        start_kafka
+        say "kafka started"
+    fi
+}
+
 cmd_clean() {
     cmd_down
     rm -rf "$DATA" "$PGDATA_DIR" "$RUN/secrets.env" "$RUN/stack.env"
@@ -250,6 +275,7 @@ status) cmd_status ;;
 logs) shift; cmd_logs "$@" ;;
 test) shift; cmd_test "$@" ;;
 clean) cmd_clean ;;
+stop | start) cmd_part "$@" ;;
 setup) shift; "$ROOT/tools/devstack/setup.sh" "$@" ;;
-*) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+*) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -16,7 +16,7 @@ say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
 
 # The Spin components: cargo package name and the .wasm it produces (spin.toml's `source`).
-COMPONENTS=(e2e-probe)
+COMPONENTS=(task-api audit e2e-probe)
 
 apt_install() {
     local missing=()
@@ -55,9 +55,9 @@ install_python() {
 }
 
 build_rust() {
-    say "building the host (cargo --profile host; log $LOGS/build-host.log)"
-    (cd "$ROOT" && cargo build -q --profile host -p todo-host) >"$LOGS/build-host.log" 2>&1 ||
-        { tail -n 30 "$LOGS/build-host.log" >&2; die "host build failed"; }
+    say "building the host and todo-migrate (cargo --profile host; log $LOGS/build-host.log)"
+    (cd "$ROOT" && cargo build -q --profile host -p todo-host && cargo build -q -p todo-migrate) >"$LOGS/build-host.log" 2>&1 ||
+        { tail -n 30 "$LOGS/build-host.log" >&2; die "host or migrate build failed"; }
     say "building components for wasm32-wasip2 (log $LOGS/build-wasm.log)"
     local args=()
     for c in "${COMPONENTS[@]}"; do args+=(-p "$c"); done

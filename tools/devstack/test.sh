@@ -27,7 +27,8 @@ step() {
 t_start=$SECONDS
 "$ROOT/tools/devstack/setup.sh" || { echo "test: setup failed" >&2; exit 1; }
 
-step "rust unit tests" cargo test -q --workspace --exclude todo-host
+step "rust unit tests" cargo test -q --workspace --exclude todo-host --exclude todo-tasks
+step "task domain unit tests" cargo test -q -p todo-tasks --lib
 step "host unit tests" cargo test -q --profile host -p todo-host
 step "event crate builds for wasm32-wasip2" cargo build -q --target wasm32-wasip2 -p todo-events
 step "schema evolution check" cargo run -q -p todo-contracts -- check --dir contracts/events
@@ -40,6 +41,13 @@ fi
 stop_stack() { [ "$started" -eq 1 ] && "$ROOT/dev" down; }
 trap stop_stack EXIT
 trap 'exit 130' INT TERM
+pg_tests() {
+    local pw
+    pw="$(grep '^PG_PASSWORD=' "$CACHE/run/secrets.env" | cut -d= -f2-)"
+    TODO_TEST_PG_URL="host=127.0.0.1 port=${TODO_PG_PORT:-5432} user=todo password=$pw dbname=todo sslmode=disable" \
+        cargo test -q -p todo-tasks --test sql_pg
+}
+step "SQL statements on PostgreSQL" pg_tests
 step "end-to-end tests" "$PY" -m pytest -q tests/e2e
 
 printf '\ntest: %ss in all\n' $((SECONDS - t_start))

@@ -1,0 +1,128 @@
+//! `audit`: records every `task-events` event exactly once and serves each user's audit log.
+//!
+//! HTTP contract:
+//! - `POST /audit/events` (from the Dapr sidecar, declarative subscription to `task-events` with
+//!   dead-letter topic `task-events.dlq`): needs the sidecar's `dapr-api-token` (401 otherwise).
+//!   Always answers 200 with a Dapr status:
+//!   `{"status":"SUCCESS"}` once the event is recorded (or was already: redeliveries change
+//!   nothing), `{"status":"DROP"}` for an invalid event or an unknown MAJOR `schema_version`
+//!   (Dapr moves it to the dead-letter topic), `{"status":"RETRY"}` when the sidecar or the
+//!   database cannot record it now. See [`subscriber`].
+//! - `GET /api/audit` (and `/api/audit/`): the signed-in user's audit log, newest first, paged;
+//!   `Authorization: Bearer <HS256 JWT>` (401 otherwise), query `task_id`, `from`, `to`, `limit`,
+//!   `cursor` (400 naming the parameter). Answers `{"items": [...], "next_cursor": ...}`.
+//!   See [`api`].
+//! - Other methods: 405; other paths: 404. Every error is an RFC 9457 problem.
+
+mod api;
+mod reply;
+mod subscriber;
+
+use serde_json::Value;
+use spin_sdk::http::{Method, Request, Response};
+use todo_sidecar::{auth, vars, Sidecar, SidecarError};
+use todo_tasks::{sql, Problem};
+
+/// The PostgreSQL binding (`bindings.postgresql`) holding the audit log.
+const BINDING: &str = "tododb";
+
+/// What a request path addresses.
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    /// `/audit/events`: deliveries from the sidecar.
+    Events,
+    /// `/api/audit` or `/api/audit/`: the audit log.
+    AuditLog,
+    /// Anything else.
+    Unknown,
+}
+
+fn route(path: &str) -> Route {
+    match path {
+        "/audit/events" => Route::Events,
+        "/api/audit" | "/api/audit/" => Route::AuditLog,
+        _ => Route::Unknown,
+    }
+}
+
+// Exported only in the wasm build: natively the crate links as an ordinary library for tests.
+#[cfg_attr(target_arch = "wasm32", spin_sdk::http_component)]
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+async fn handle(req: Request) -> Response {
+    match route(req.path()) {
+        Route::Events => on_delivery(&req).await,
+        Route::AuditLog => on_audit_log(&req).await,
+        Route::Unknown => reply::problem(&Problem::not_found("no such resource")),
+    }
+}
+
+/// `POST /audit/events`: one delivery of `task-events`.
+async fn on_delivery(req: &Request) -> Response {
+    let expected = vars::get("app_api_token").unwrap_or_default();
+    let presented = req.header(auth::TOKEN_HEADER).map(|v| v.as_bytes());
+    if !auth::token_matches(presented, &expected) {
+        return reply::problem(&Problem::unauthorized("missing or wrong dapr-api-token"));
+    }
+    if !matches!(req.method(), Method::Post) {
+        return reply::method_not_allowed("POST");
+    }
+    let decision = match subscriber::prepare(req.body()) {
+        Err(decision) => decision,
+        Ok(pending) => {
+            let rows = query(&pending.statement).await;
+            subscriber::conclude(&pending, rows)
+        }
+    };
+    reply::dapr(decision)
+}
+
+/// `GET /api/audit`: one page of the caller's audit log.
+async fn on_audit_log(req: &Request) -> Response {
+    if !matches!(req.method(), Method::Get) {
+        return reply::method_not_allowed("GET");
+    }
+    let secret = match vars::get("jwt_secret") {
+        Ok(secret) => secret,
+        Err(e) => {
+            eprintln!("audit: {e}");
+            return reply::problem(&Problem::internal("authentication is not configured"));
+        }
+    };
+    let secret = secret.as_bytes();
+    let authorization = req.header("authorization").and_then(|v| v.as_str());
+    let q = match api::authorize(authorization, secret, api::now_unix())
+        .and_then(|claims| api::parse_query(req.query(), &claims.sub, secret))
+    {
+        Ok(q) => q,
+        Err(response) => return response,
+    };
+    let rows = query(&sql::list_audit(&q)).await;
+    api::page(rows, &q, secret)
+}
+
+/// Runs one statement through the sidecar's PostgreSQL binding.
+async fn query(st: &sql::Statement) -> Result<Vec<Vec<Value>>, SidecarError> {
+    let sidecar = Sidecar::from_vars().map_err(|e| SidecarError::Unavailable(e.to_string()))?;
+    sidecar.query(BINDING, &st.sql, &st.params).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_only_the_two_resources() {
+        assert_eq!(route("/audit/events"), Route::Events);
+        assert_eq!(route("/api/audit"), Route::AuditLog);
+        assert_eq!(route("/api/audit/"), Route::AuditLog);
+        for other in [
+            "/",
+            "/audit",
+            "/audit/events/x",
+            "/api/audit/x",
+            "/api/auditx",
+        ] {
+            assert_eq!(route(other), Route::Unknown, "{other}");
+        }
+    }
+}

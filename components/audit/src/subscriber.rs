@@ -1,0 +1,328 @@
+//! The subscriber rules: what to answer Dapr for a delivery of `task-events`.
+//!
+//! A delivery is handled in two pure steps around one binding call:
+//! [`prepare`] decodes it (the shared event crate applies the version policy and the schema) and
+//! builds the one statement that records the audit row together with its idempotency record;
+//! [`conclude`] maps the binding's answer to the Dapr status.
+//!
+//! | delivery | answer |
+//! |---|---|
+//! | not JSON, bad envelope, invalid event, unknown MAJOR, missing/garbage version | DROP |
+//! | valid (any MINOR of MAJOR 1), recorded now or already | SUCCESS |
+//! | valid, sidecar unreachable / 5xx / refused / unreadable, or zero rows (statement failed) | RETRY |
+//!
+//! RETRY is the answer to every failure to record a valid event, so none is lost; Dapr's
+//! Resiliency policy bounds the retries.
+
+use serde_json::Value;
+use todo_events::uuid::Uuid;
+use todo_events::{decode, report_drop, Decision, TaskEvent, Topic};
+use todo_sidecar::SidecarError;
+use todo_tasks::sql::{self, AuditRecord, Statement};
+
+/// The consumer name in `processed_events` (the app-id).
+pub const CONSUMER: &str = "audit";
+
+/// A decoded event and the statement that records it.
+#[derive(Debug)]
+pub struct Pending {
+    /// The event's id, for the log.
+    pub event_id: Uuid,
+    /// `task.created`, ..., for the log.
+    pub event_type: &'static str,
+    /// `record_audit` for this event.
+    pub statement: Statement,
+}
+
+/// Decodes a delivery body. `Err` is the answer for an event that can never be recorded
+/// ([`Decision::Drop`]; already counted and logged with its id and reason).
+pub fn prepare(body: &[u8]) -> Result<Pending, Decision> {
+    let decoded = decode::<TaskEvent>(body).map_err(|e| e.decision())?;
+    let event = decoded.event;
+    let payload = received_event(body, &event);
+    let Some(record) = AuditRecord::from_event(&event, payload) else {
+        let reason = "timestamp is not an RFC 3339 instant";
+        report_drop(Topic::TaskEvents, &event.event_id.to_string(), reason);
+        return Err(Decision::Drop);
+    };
+    Ok(Pending {
+        event_id: event.event_id,
+        event_type: event.event_type.as_str(),
+        statement: sql::record_audit(CONSUMER, &record),
+    })
+}
+
+/// The answer once the statement of `pending` ran (or failed to).
+pub fn conclude(pending: &Pending, rows: Result<Vec<Vec<Value>>, SidecarError>) -> Decision {
+    let outcome = rows
+        .map_err(|e| e.to_string())
+        .and_then(|rows| sql::decode::audit_outcome(&rows).map_err(|e| e.to_string()));
+    match outcome {
+        Ok(o) => {
+            if !o.processed {
+                eprintln!(
+                    "audit: duplicate event_id={} type={} (already recorded)",
+                    pending.event_id, pending.event_type
+                );
+            }
+            Decision::Success
+        }
+        Err(reason) => {
+            eprintln!(
+                "audit: retry event_id={} type={} reason={reason}",
+                pending.event_id, pending.event_type
+            );
+            Decision::Retry
+        }
+    }
+}
+
+/// The event object as received, unknown fields kept: the CloudEvent's `data` (an object or
+/// JSON text) or the bare body. For other envelopes (`data_base64`) the decoded event,
+/// re-serialised.
+fn received_event(body: &[u8], event: &TaskEvent) -> Value {
+    let received =
+        serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| match v.get("specversion") {
+                None => Some(v),
+                Some(_) => match v.get("data") {
+                    Some(Value::Object(_)) => v.get("data").cloned(),
+                    Some(Value::String(text)) => serde_json::from_str(text).ok(),
+                    _ => None,
+                },
+            });
+    let same_event = |v: &Value| {
+        v.get("event_id")
+            .and_then(Value::as_str)
+            .and_then(|id| Uuid::parse_str(id).ok())
+            == Some(event.event_id)
+    };
+    match received {
+        Some(v) if same_event(&v) => v,
+        _ => serde_json::to_value(event).unwrap_or(Value::Null),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use serde_json::json;
+    use todo_events::counters;
+
+    const EXAMPLES: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../contracts/events/examples/task-events"
+    );
+    const SEED: &str =
+        include_str!("../../../contracts/events/examples/task-events/valid/seed-task-created.json");
+    const NEWER: &str = include_str!(
+        "../../../contracts/events/examples/task-events/valid/newer-minor-with-unknown-fields.json"
+    );
+
+    fn seed() -> Value {
+        serde_json::from_str(SEED).unwrap()
+    }
+
+    fn cloud_event(field: &str, data: Value) -> Vec<u8> {
+        let mut ce = json!({
+            "specversion": "1.0", "id": "ce-1", "source": "task-api",
+            "type": "com.dapr.event.sent", "datacontenttype": "application/json",
+            "topic": "task-events", "pubsubname": "pubsub",
+        });
+        ce[field] = data;
+        serde_json::to_vec(&ce).unwrap()
+    }
+
+    fn with(key: &str, value: Value) -> Vec<u8> {
+        let mut e = seed();
+        e[key] = value;
+        serde_json::to_vec(&e).unwrap()
+    }
+
+    /// The JSON payload parameter of the statement (the only jsonb parameter).
+    fn payload(p: &Pending) -> Value {
+        let text = p.statement.params.last().unwrap().as_str().unwrap();
+        serde_json::from_str(text).unwrap()
+    }
+
+    fn example_files(kind: &str) -> Vec<(String, Vec<u8>)> {
+        let dir = format!("{EXAMPLES}/{kind}");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+            .collect();
+        files.sort();
+        assert!(!files.is_empty(), "no examples in {dir}");
+        files
+    }
+
+    fn rows(json_text: &str) -> Result<Vec<Vec<Value>>, SidecarError> {
+        Ok(vec![vec![json!(json_text)]])
+    }
+
+    #[test]
+    fn a_valid_event_is_recorded_once_per_event_id_for_this_consumer() {
+        let body = cloud_event("data", seed());
+        let p = prepare(&body).unwrap();
+        assert_eq!(p.event_id.to_string(), seed()["event_id"]);
+        assert_eq!(p.event_type, "task.created");
+        let sql = &p.statement.sql;
+        assert!(sql.contains("INSERT INTO processed_events"), "{sql}");
+        assert!(sql.contains("INSERT INTO audit_log"), "{sql}");
+        assert!(sql.contains("ON CONFLICT DO NOTHING"), "{sql}");
+        assert_eq!(p.statement.params[0], json!(CONSUMER));
+        assert_eq!(p.statement.params[1], seed()["event_id"]);
+        assert_eq!(p.statement.params[2], seed()["user_id"]);
+        assert_eq!(payload(&p), seed());
+    }
+
+    #[test]
+    fn every_valid_example_is_recorded_in_any_envelope() {
+        for (name, body) in example_files("valid") {
+            let event: Value = serde_json::from_slice(&body).unwrap();
+            for delivery in [
+                body.clone(),
+                cloud_event("data", event.clone()),
+                cloud_event("data", json!(event.to_string())),
+            ] {
+                let p = prepare(&delivery).unwrap_or_else(|d| panic!("{name}: {d:?}"));
+                assert_eq!(payload(&p), event, "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_kept_in_the_payload() {
+        let event: Value = serde_json::from_str(NEWER).unwrap();
+        let p = prepare(&cloud_event("data", event.clone())).unwrap();
+        assert_eq!(payload(&p), event);
+        let extra = event
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| seed().get(k).is_none());
+        assert!(extra, "the example has no unknown top-level field");
+    }
+
+    #[test]
+    fn data_base64_is_recorded_with_the_decoded_event() {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(SEED);
+        let p = prepare(&cloud_event("data_base64", json!(b64))).unwrap();
+        assert_eq!(payload(&p)["event_id"], seed()["event_id"]);
+        assert_eq!(
+            payload(&p)["task_data"]["title"],
+            seed()["task_data"]["title"]
+        );
+    }
+
+    #[test]
+    fn a_newer_minor_is_accepted_and_counted() {
+        let before = counters().version_mismatches;
+        let p = prepare(&with("schema_version", json!("1.3.0"))).unwrap();
+        assert!(counters().version_mismatches > before);
+        assert_eq!(payload(&p)["schema_version"], "1.3.0");
+        assert!(p.statement.params.contains(&json!("1.3.0")));
+    }
+
+    #[test]
+    fn an_unknown_major_is_dropped() {
+        for v in ["2.0.0", "0.9.0"] {
+            let before = counters().dropped;
+            assert_eq!(
+                prepare(&with("schema_version", json!(v))).unwrap_err(),
+                Decision::Drop
+            );
+            assert!(counters().dropped > before, "{v} not counted");
+        }
+    }
+
+    #[test]
+    fn every_invalid_example_is_dropped() {
+        for (name, body) in example_files("invalid") {
+            assert_eq!(prepare(&body).unwrap_err(), Decision::Drop, "{name}");
+            let event: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(
+                prepare(&cloud_event("data", event)).unwrap_err(),
+                Decision::Drop,
+                "{name} in a CloudEvent"
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_is_dropped() {
+        for body in [
+            &b""[..],
+            b"not json",
+            b"null",
+            b"[]",
+            b"{}",
+            b"\xff\xfe",
+            br#"{"specversion":"1.0"}"#,
+            br#"{"specversion":"9.0","data":{}}"#,
+        ] {
+            assert_eq!(prepare(body).unwrap_err(), Decision::Drop, "{body:?}");
+        }
+        assert_eq!(
+            prepare(&with("schema_version", json!("garbage"))).unwrap_err(),
+            Decision::Drop
+        );
+        let mut e = seed();
+        e.as_object_mut().unwrap().remove("schema_version");
+        assert_eq!(
+            prepare(&serde_json::to_vec(&e).unwrap()).unwrap_err(),
+            Decision::Drop
+        );
+    }
+
+    #[test]
+    fn recorded_or_duplicate_is_success() {
+        let p = prepare(SEED.as_bytes()).unwrap();
+        let first = rows(r#"{"processed": true, "inserted": true}"#);
+        assert_eq!(conclude(&p, first), Decision::Success);
+        let again = rows(r#"{"processed": false, "inserted": false}"#);
+        assert_eq!(conclude(&p, again), Decision::Success);
+    }
+
+    #[test]
+    fn zero_rows_means_the_statement_failed_and_is_retried() {
+        let p = prepare(SEED.as_bytes()).unwrap();
+        assert_eq!(conclude(&p, Ok(vec![])), Decision::Retry);
+    }
+
+    #[test]
+    fn sidecar_failures_are_retried() {
+        let p = prepare(SEED.as_bytes()).unwrap();
+        let failures = [
+            SidecarError::Unavailable("connection refused".into()),
+            SidecarError::Unavailable("HTTP 500".into()),
+            SidecarError::Refused {
+                call: "Post /v1.0/bindings/tododb".into(),
+                status: 403,
+                body: String::new(),
+            },
+            SidecarError::Decode("query on tododb".into(), "EOF".into()),
+        ];
+        for e in failures {
+            let shown = e.to_string();
+            assert_eq!(conclude(&p, Err(e)), Decision::Retry, "{shown}");
+        }
+    }
+
+    #[test]
+    fn unexpected_rows_are_retried() {
+        let p = prepare(SEED.as_bytes()).unwrap();
+        for bad in [
+            Ok(vec![vec![json!(1)]]),
+            rows("not json"),
+            rows(r#"{"processed": "yes"}"#),
+            Ok(vec![vec![json!("{}")], vec![json!("{}")]]),
+        ] {
+            assert_eq!(conclude(&p, bad), Decision::Retry);
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! `task-api`: the signed-in user's tasks.
+//!
+//! | route | |
+//! |---|---|
+//! | `POST /api/tasks` | create → 201 + `Location` |
+//! | `GET /api/tasks?completed&priority&tag&due_before&due_after&q&sort&order&limit&cursor` | list → `{items, next_cursor}` |
+//! | `GET /api/tasks/{id}` · `PATCH /api/tasks/{id}` · `DELETE /api/tasks/{id}` | read, partial update, delete |
+//! | `POST /api/tasks/{id}/complete` · `POST /api/tasks/{id}/reopen` | completion |
+//! | `POST /mcp` | the same operations as MCP tools (JSON-RPC 2.0, Streamable HTTP) |
+//! | `POST /outbox-drain` | Dapr cron binding: publish what a write could not |
+//!
+//! Users authenticate with `Authorization: Bearer <JWT>` (HS256, variable `jwt_secret`); the
+//! sidecar with `dapr-api-token`. Errors are RFC 9457 problem details naming the field.
+
+mod http;
+mod mcp;
+mod service;
+
+use http::{json, no_content, problem, read_json_body};
+use serde_json::json;
+use service::{drain_once, ApiError, Tasks};
+use spin_sdk::http::{Method, Request, Response};
+use todo_sidecar::{auth, vars, Sidecar};
+use todo_tasks::todo_events::{chrono::Utc, uuid::Uuid};
+use todo_tasks::{jwt, Problem, UpdateTask};
+
+// Exported only in the wasm build: natively the crate links as an ordinary library for tests.
+#[cfg_attr(target_arch = "wasm32", spin_sdk::http_component)]
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+async fn handle(req: Request) -> Response {
+    let path = req.path().trim_end_matches('/').to_string();
+    if path == "/outbox-drain" {
+        return outbox_timer(&req).await;
+    }
+    let secret = vars::get("jwt_secret").unwrap_or_default();
+    let user = match jwt::verify_bearer(
+        header(&req, "authorization"),
+        secret.as_bytes(),
+        Utc::now().timestamp(),
+    ) {
+        Ok(claims) => claims.sub,
+        Err(e) => return http::unauthorized(&e),
+    };
+    let sidecar = match Sidecar::from_vars() {
+        Ok(s) => s,
+        Err(e) => return problem(&ApiError::Internal(e.to_string()).problem()),
+    };
+    let tasks = Tasks {
+        sidecar: &sidecar,
+        user: &user,
+        cursor_secret: secret.as_bytes(),
+    };
+    if path == "/mcp" {
+        return mcp::serve(&tasks, &req).await;
+    }
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let result = match (req.method(), segments.as_slice()) {
+        (Method::Post, ["api", "tasks"]) => match read_json_body(&req) {
+            Ok(body) => tasks.create(body).await.map(|t| {
+                let location = format!("/api/tasks/{}", t.id);
+                http::with_header(json(201, &t), "location", &location)
+            }),
+            Err(p) => Err(ApiError::Problem(p)),
+        },
+        (Method::Get, ["api", "tasks"]) => {
+            tasks.list(req.query()).await.map(|page| json(200, &page))
+        }
+        (method, ["api", "tasks", id, rest @ ..]) => match Uuid::parse_str(id) {
+            Err(_) => Err(ApiError::Problem(Problem::not_found("no such task"))),
+            Ok(id) => task_route(&tasks, &req, method, id, rest).await,
+        },
+        _ => Err(ApiError::Problem(Problem::not_found("no such route"))),
+    };
+    result.unwrap_or_else(|e| {
+        if let ApiError::Internal(detail) = &e {
+            eprintln!("task-api: {} {}: {detail}", req.method(), req.path());
+        }
+        problem(&e.problem())
+    })
+}
+
+/// `/api/tasks/{id}[/complete|/reopen]`.
+async fn task_route(
+    tasks: &Tasks<'_>,
+    req: &Request,
+    method: &Method,
+    id: Uuid,
+    rest: &[&str],
+) -> Result<Response, ApiError> {
+    match (method, rest) {
+        (Method::Get, []) => tasks.get(id).await.map(|t| json(200, &t)),
+        (Method::Patch, []) => {
+            let patch = UpdateTask::from_json(read_json_body(req).map_err(ApiError::Problem)?)?;
+            tasks.update(id, &patch).await.map(|t| json(200, &t))
+        }
+        (Method::Delete, []) => tasks.delete(id).await.map(|()| no_content()),
+        (Method::Post, ["complete"]) => tasks
+            .update(id, &UpdateTask::completion(true))
+            .await
+            .map(|t| json(200, &t)),
+        (Method::Post, ["reopen"]) => tasks
+            .update(id, &UpdateTask::completion(false))
+            .await
+            .map(|t| json(200, &t)),
+        (_, [] | ["complete"] | ["reopen"]) => Err(ApiError::Problem(http::method_not_allowed())),
+        _ => Err(ApiError::Problem(Problem::not_found("no such route"))),
+    }
+}
+
+/// The Dapr cron binding's call: drain the outbox until it is empty (bounded per call).
+async fn outbox_timer(req: &Request) -> Response {
+    let expected = vars::get("app_api_token").unwrap_or_default();
+    if !auth::token_matches(
+        req.header(auth::TOKEN_HEADER).map(|v| v.as_bytes()),
+        &expected,
+    ) {
+        return problem(&Problem::unauthorized("missing or wrong dapr-api-token"));
+    }
+    let Ok(sidecar) = Sidecar::from_vars() else {
+        return problem(&Problem::internal("sidecar not configured"));
+    };
+    let mut total = 0;
+    for _ in 0..10 {
+        let n = drain_once(&sidecar).await;
+        total += n;
+        if n == 0 {
+            break;
+        }
+    }
+    json(200, &json!({ "published": total }))
+}
+
+fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.header(name).and_then(|v| v.as_str())
+}

@@ -1,0 +1,229 @@
+//! The task operations of one signed-in user, shared by REST and MCP: each validates its input,
+//! writes the task and its outbox events in one SQL statement, then publishes what it can.
+
+use serde_json::{json, Value};
+use todo_sidecar::{Sidecar, SidecarError};
+use todo_tasks::sql::{self, decode, decode::RowError, Statement};
+use todo_tasks::todo_events::{chrono::Utc, uuid::Uuid, EncodeError};
+use todo_tasks::{
+    events_for_change, validate_create, Change, ListQuery, Problem, Task, UpdateTask,
+    ValidationErrors,
+};
+
+/// The Dapr PostgreSQL binding holding tasks and the outbox.
+pub const DB: &str = "tododb";
+/// The Dapr pub/sub component (Kafka).
+pub const PUBSUB: &str = "pubsub";
+/// How many times a write is retried when the task changed between read and write.
+const WRITE_ATTEMPTS: usize = 3;
+
+/// Why an operation failed; each maps to one HTTP status / MCP tool error.
+#[derive(Debug)]
+pub enum ApiError {
+    /// The caller's fault or a state conflict: 400, 404, 409, ...
+    Problem(Problem),
+    /// The sidecar or the database is unavailable: 503, try again.
+    Unavailable(String),
+    /// A bug or an unexpected answer: 500.
+    Internal(String),
+}
+
+impl ApiError {
+    /// The RFC 9457 body of this error.
+    pub fn problem(&self) -> Problem {
+        match self {
+            ApiError::Problem(p) => p.clone(),
+            ApiError::Unavailable(d) => Problem::unavailable(d.clone()),
+            ApiError::Internal(_) => Problem::internal("internal error"),
+        }
+    }
+}
+
+impl From<ValidationErrors> for ApiError {
+    fn from(e: ValidationErrors) -> Self {
+        ApiError::Problem(Problem::validation(&e))
+    }
+}
+
+impl From<SidecarError> for ApiError {
+    fn from(e: SidecarError) -> Self {
+        if e.is_transient() {
+            ApiError::Unavailable(e.to_string())
+        } else {
+            ApiError::Internal(e.to_string())
+        }
+    }
+}
+
+impl From<RowError> for ApiError {
+    fn from(e: RowError) -> Self {
+        // No row: the statement failed inside the database (the binding reports that as `[]`).
+        ApiError::Unavailable(format!("database: {e}"))
+    }
+}
+
+impl From<EncodeError> for ApiError {
+    fn from(e: EncodeError) -> Self {
+        ApiError::Internal(format!("event failed its schema: {e}"))
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError::Problem(Problem::not_found("no such task"))
+}
+
+/// The signed-in user's view of the task service.
+pub struct Tasks<'a> {
+    /// The component's sidecar.
+    pub sidecar: &'a Sidecar,
+    /// The JWT `sub`.
+    pub user: &'a str,
+    /// Secret that signs list cursors.
+    pub cursor_secret: &'a [u8],
+}
+
+impl Tasks<'_> {
+    async fn run(&self, st: &Statement) -> Result<Vec<Vec<Value>>, ApiError> {
+        Ok(self.sidecar.query(DB, &st.sql, &st.params).await?)
+    }
+
+    /// Creates a task from a JSON body (REST) or tool arguments (MCP).
+    pub async fn create(&self, body: &[u8]) -> Result<Task, ApiError> {
+        let task = validate_create(body, Uuid::new_v4(), self.user, Utc::now())?;
+        let outbox = events_for_change(Change::Created, None, &task)?;
+        let stored = decode::task(&self.run(&sql::insert_task(&task, &outbox)).await?)?
+            .ok_or_else(|| ApiError::Internal("new task id already taken".into()))?;
+        drain_once(self.sidecar).await;
+        Ok(stored)
+    }
+
+    /// One task of the user; another user's task is "not found".
+    pub async fn get(&self, id: Uuid) -> Result<Task, ApiError> {
+        decode::task(&self.run(&sql::get_task(self.user, id)).await?)?.ok_or_else(not_found)
+    }
+
+    /// A page of the user's tasks for a query string (filters, sort, cursor).
+    pub async fn list(&self, query: &str) -> Result<Value, ApiError> {
+        let q = ListQuery::parse(query, self.user, self.cursor_secret)?;
+        let page = decode::task_page(
+            &self.run(&sql::list_tasks(&q)).await?,
+            &q,
+            self.cursor_secret,
+        )?;
+        Ok(json!({ "items": page.items, "next_cursor": page.next_cursor }))
+    }
+
+    /// Applies a partial update. With `version` in the patch a stale write is a 409; without it
+    /// a concurrent change is re-read and the patch applied again.
+    pub async fn update(&self, id: Uuid, patch: &UpdateTask) -> Result<Task, ApiError> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let current = self.get(id).await?;
+            if patch
+                .expected_version()
+                .is_some_and(|v| v != current.version)
+            {
+                return Err(ApiError::Problem(Problem::conflict(format!(
+                    "the task is at version {}",
+                    current.version
+                ))));
+            }
+            let next = current.apply_update(patch, Utc::now())?;
+            if !next.content_differs(&current) {
+                return Ok(current);
+            }
+            let outbox = events_for_change(Change::Updated, Some(&current), &next)?;
+            if let Some(stored) = decode::task(&self.run(&sql::update_task(&next, &outbox)).await?)?
+            {
+                drain_once(self.sidecar).await;
+                return Ok(stored);
+            }
+        }
+        Err(ApiError::Problem(Problem::conflict(
+            "the task keeps changing; try again",
+        )))
+    }
+
+    /// Deletes a task (its events carry its last state).
+    pub async fn delete(&self, id: Uuid) -> Result<(), ApiError> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let current = self.get(id).await?;
+            let outbox = events_for_change(Change::Deleted, Some(&current), &current)?;
+            let st = sql::delete_task(self.user, id, current.version, &outbox);
+            if decode::task(&self.run(&st).await?)?.is_some() {
+                drain_once(self.sidecar).await;
+                return Ok(());
+            }
+        }
+        Err(ApiError::Problem(Problem::conflict(
+            "the task keeps changing; try again",
+        )))
+    }
+
+    /// Adds one reminder (`remind_at`, or `before_minutes` before the due date) to a task.
+    pub async fn add_reminder(&self, id: Uuid, reminder: Value) -> Result<Task, ApiError> {
+        let current = self.get(id).await?;
+        let mut reminders: Vec<Value> = current
+            .reminders
+            .iter()
+            .map(|r| match r.before_minutes {
+                Some(m) => json!({ "id": r.id, "before_minutes": m, "channel": r.channel }),
+                None => json!({ "id": r.id, "remind_at": todo_tasks::format_instant(r.remind_at), "channel": r.channel }),
+            })
+            .collect();
+        reminders.push(reminder);
+        let patch =
+            UpdateTask::from_value(&json!({ "reminders": reminders, "version": current.version }))?;
+        self.update(id, &patch).await
+    }
+}
+
+/// Publishes claimed outbox rows in order, one key at a time, and marks what went out. Answers
+/// how many were published; a row whose publish failed is released for the next drain.
+pub async fn drain_once(sidecar: &Sidecar) -> usize {
+    match drain(sidecar).await {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("task-api: outbox drain: {e:?}; the timer drains again");
+            0
+        }
+    }
+}
+
+async fn drain(sidecar: &Sidecar) -> Result<usize, ApiError> {
+    let st = sql::claim_outbox(100, 30);
+    let batch = decode::outbox_batch(&sidecar.query(DB, &st.sql, &st.params).await?)?;
+    let (mut published, mut released) = (Vec::new(), Vec::new());
+    let mut failed_keys: Vec<(String, String)> = Vec::new();
+    for row in &batch {
+        let key = (row.topic.clone(), row.partition_key.clone());
+        if failed_keys.contains(&key) {
+            released.push(row.id);
+            continue;
+        }
+        let body =
+            serde_json::to_vec(&row.payload).map_err(|e| ApiError::Internal(e.to_string()))?;
+        match sidecar
+            .publish(PUBSUB, &row.topic, &body, Some(&row.partition_key))
+            .await
+        {
+            Ok(()) => published.push(row.id),
+            Err(e) => {
+                eprintln!(
+                    "task-api: publish of outbox row {} to {} failed: {e}",
+                    row.id, row.topic
+                );
+                failed_keys.push(key);
+                released.push(row.id);
+            }
+        }
+    }
+    for (ids, st) in [
+        (&published, sql::mark_published(&published)),
+        (&released, sql::release_outbox(&released)),
+    ] {
+        if !ids.is_empty() {
+            decode::count(&sidecar.query(DB, &st.sql, &st.params).await?)?;
+        }
+    }
+    Ok(published.len())
+}
