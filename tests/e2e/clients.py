@@ -4,10 +4,12 @@ one user, and MCP sessions through the official MCP Python SDK (Streamable HTTP)
 from __future__ import annotations
 
 import time
+import warnings
 from contextlib import asynccontextmanager
 
 import jwt
 import requests
+from jwt.warnings import InsecureKeyLengthWarning
 
 from support import wait_until
 
@@ -22,7 +24,9 @@ def mint_token(secret: str, sub: str | None, *, exp_in: int | None = 3600, alg: 
         payload["sub"] = sub
     if exp_in is not None:
         payload["exp"] = now + exp_in
-    return jwt.encode(payload, secret, algorithm=alg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InsecureKeyLengthWarning)  # HS512 with the HS256 secret
+        return jwt.encode(payload, secret, algorithm=alg)
 
 
 def describe(r: requests.Response) -> str:
@@ -101,9 +105,13 @@ class Api:
     def audit(self, params=None) -> requests.Response:
         return self.call("GET", "/api/audit", params=params)
 
-    def audit_rows(self, task_id: str | None = None, limit: int = 100) -> list[dict]:
+    def audit_rows(self, task_id: str | None = None) -> list[dict]:
         """The audit rows (of one task, or all), newest first, every page."""
-        params = {"limit": limit, **({"task_id": task_id} if task_id else {})}
+        return self.audit_all({"task_id": task_id} if task_id else {})
+
+    def audit_all(self, params: dict) -> list[dict]:
+        """Every audit row matching `params`, newest first, following `next_cursor`."""
+        params = {"limit": 100, **params}
         rows: list[dict] = []
         for _ in range(1000):
             r = self.audit(params)

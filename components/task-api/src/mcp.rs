@@ -7,7 +7,7 @@ use crate::service::{ApiError, Tasks};
 use serde_json::{json, Value};
 use spin_sdk::http::{Method, Request, Response};
 use todo_tasks::todo_events::uuid::Uuid;
-use todo_tasks::{Problem, UpdateTask};
+use todo_tasks::{Problem, UpdateTask, ValidationErrors};
 
 /// Protocol revisions this server speaks, newest first.
 const VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
@@ -76,8 +76,8 @@ fn initialize(params: &Value) -> Value {
     })
 }
 
-/// Runs a tool; a failed operation is a tool result with `isError` (the model can read why),
-/// an unknown tool or bad `task_id` a JSON-RPC error.
+/// Runs a tool; a failed operation (bad arguments included) is a tool result with `isError`
+/// naming the field, so the model can read why; an unknown tool is a JSON-RPC error.
 async fn call(tasks: &Tasks<'_>, params: &Value) -> Result<Value, (i64, String)> {
     let name = params
         .get("name")
@@ -88,12 +88,17 @@ async fn call(tasks: &Tasks<'_>, params: &Value) -> Result<Value, (i64, String)>
         return Err((-32602, "arguments must be an object".into()));
     };
     let task_id = obj.remove("task_id");
-    let id = || -> Result<Uuid, (i64, String)> {
+    let id = || -> Result<Uuid, ApiError> {
         task_id
             .as_ref()
             .and_then(Value::as_str)
             .and_then(|s| Uuid::parse_str(s).ok())
-            .ok_or((-32602, "task_id must be a task's UUID".to_string()))
+            .ok_or_else(|| {
+                ApiError::Problem(Problem::validation(&ValidationErrors::single(
+                    "/task_id",
+                    "must be a task's UUID",
+                )))
+            })
     };
     let outcome = match name {
         "add_task" => tasks
@@ -101,22 +106,26 @@ async fn call(tasks: &Tasks<'_>, params: &Value) -> Result<Value, (i64, String)>
             .await
             .map(to_value),
         "list_tasks" => tasks.list(&query_string(&args)).await,
-        "complete_task" => tasks
-            .update(id()?, &UpdateTask::completion(true))
-            .await
-            .map(to_value),
-        "delete_task" => {
-            let id = id()?;
-            tasks.delete(id).await.map(|()| json!({ "deleted": id }))
-        }
-        "update_task" => {
-            let id = id()?;
-            match UpdateTask::from_value(&args) {
-                Ok(patch) => tasks.update(id, &patch).await.map(to_value),
-                Err(e) => Err(e.into()),
-            }
-        }
-        "set_reminder" => tasks.add_reminder(id()?, args).await.map(to_value),
+        "complete_task" => match id() {
+            Ok(id) => tasks
+                .update(id, &UpdateTask::completion(true))
+                .await
+                .map(to_value),
+            Err(e) => Err(e),
+        },
+        "delete_task" => match id() {
+            Ok(id) => tasks.delete(id).await.map(|()| json!({ "deleted": id })),
+            Err(e) => Err(e),
+        },
+        "update_task" => match (id(), UpdateTask::from_value(&args)) {
+            (Ok(id), Ok(patch)) => tasks.update(id, &patch).await.map(to_value),
+            (Err(e), _) => Err(e),
+            (_, Err(e)) => Err(e.into()),
+        },
+        "set_reminder" => match id() {
+            Ok(id) => tasks.add_reminder(id, args).await.map(to_value),
+            Err(e) => Err(e),
+        },
         _ => return Err((-32602, format!("unknown tool: {name}"))),
     };
     Ok(match outcome {
