@@ -111,7 +111,8 @@ logged_since() { tail -n "+$(($2 + 1))" "$RUN/logs/$1.log" | grep -q "$3"; }
 
 start_scheduler() {
     mkdir -p "$DATA/scheduler"
-    local from; from="$(cat "$RUN/logs/scheduler.log" 2>/dev/null | wc -l)"
+    local from=0
+    [ -f "$RUN/logs/scheduler.log" ] && from="$(wc -l <"$RUN/logs/scheduler.log")"
     spawn scheduler "$BIN/scheduler" --listen-address 127.0.0.1 --port "$SCHED_PORT" \
         --healthz-port "$SCHED_HEALTH_PORT" --metrics-listen-address 127.0.0.1 --metrics-port "$SCHED_METRICS_PORT" \
         --etcd-data-dir "$DATA/scheduler" --etcd-client-listen-address 127.0.0.1 \
