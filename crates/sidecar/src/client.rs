@@ -165,22 +165,6 @@ impl Sidecar {
             .map_err(|e| SidecarError::Decode(format!("query on {binding}"), e.to_string()))
     }
 
-    /// Runs one SQL statement that returns no rows; answers the affected row count when the
-    /// binding reports it.
-    pub async fn exec(
-        &self,
-        binding: &str,
-        sql: &str,
-        params: &[Value],
-    ) -> Result<Option<u64>, SidecarError> {
-        let resp = self.binding(binding, "exec", sql, params).await?;
-        let affected = resp
-            .headers()
-            .find(|(name, _)| name.eq_ignore_ascii_case("metadata.rows-affected"))
-            .and_then(|(_, v)| v.as_str().and_then(|s| s.parse().ok()));
-        Ok(affected)
-    }
-
     async fn binding(
         &self,
         binding: &str,
@@ -188,10 +172,7 @@ impl Sidecar {
         sql: &str,
         params: &[Value],
     ) -> Result<Response, SidecarError> {
-        let body = json!({
-            "operation": operation,
-            "metadata": { "sql": sql, "params": Value::from(params.to_vec()).to_string() },
-        });
+        let body = binding_body(operation, sql, params);
         self.call(
             Method::Post,
             &format!("/v1.0/bindings/{}", enc(binding)),
@@ -199,6 +180,15 @@ impl Sidecar {
         )
         .await
     }
+}
+
+/// The body of `POST /v1.0/bindings/<name>` for the PostgreSQL binding: the SQL and its
+/// parameters as a JSON-array string (the binding's `params` metadata).
+fn binding_body(operation: &str, sql: &str, params: &[Value]) -> Value {
+    json!({
+        "operation": operation,
+        "metadata": { "sql": sql, "params": Value::from(params.to_vec()).to_string() },
+    })
 }
 
 #[cfg(test)]
@@ -209,6 +199,16 @@ mod tests {
     fn encodes_path_segments() {
         assert_eq!(enc("task-events"), "task-events");
         assert_eq!(enc("a b/c?d"), "a%20b%2Fc%3Fd");
+    }
+
+    #[test]
+    fn binding_body_carries_the_operation_and_params_as_a_string() {
+        let body = binding_body("query", "SELECT $1::text", &[json!("u"), Value::Null]);
+        assert_eq!(body["operation"], "query");
+        assert_eq!(body["metadata"]["sql"], "SELECT $1::text");
+        let params: Value =
+            serde_json::from_str(body["metadata"]["params"].as_str().unwrap()).unwrap();
+        assert_eq!(params, json!(["u", null]));
     }
 
     #[test]

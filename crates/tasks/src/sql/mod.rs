@@ -13,22 +13,19 @@
 //!   report errors that happen while a statement executes (constraint violations, bad casts): it
 //!   answers `[]` with HTTP 200. Zero rows therefore always means "the statement failed", never
 //!   "not found" — "not found" is a row such as `{"task": null}`. See [`decode`].
-//! - The operation is always `query` ([`BINDING_OPERATION`]); request input never chooses it
-//!   (`close` would shut the binding's pool).
+//! - Every statement runs with the operation `query` (`todo_sidecar::Sidecar::query` fixes it);
+//!   request input never chooses it (`close` would shut the binding's pool).
 
 mod audit;
 pub mod decode;
 mod outbox;
 mod tasks;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 pub use audit::{list_audit, record_audit, AuditRecord};
 pub use outbox::{claim_outbox, mark_published, outbox_stats, purge_published, release_outbox};
 pub use tasks::{delete_task, get_task, insert_task, insert_task_once, list_tasks, update_task};
-
-/// The binding operation every statement is run with.
-pub const BINDING_OPERATION: &str = "query";
 
 /// One SQL statement and its parameters (`$1` is `params[0]`).
 #[derive(Debug, Clone, PartialEq)]
@@ -43,15 +40,6 @@ impl Statement {
     /// The parameters as the JSON-array string the binding's `params` metadata takes.
     pub fn params_json(&self) -> String {
         Value::Array(self.params.clone()).to_string()
-    }
-
-    /// The body of `POST /v1.0/bindings/<name>`:
-    /// `{"operation":"query","metadata":{"sql":...,"params":"[...]"}}`.
-    pub fn binding_request(&self) -> Value {
-        json!({
-            "operation": BINDING_OPERATION,
-            "metadata": { "sql": self.sql, "params": self.params_json() },
-        })
     }
 }
 

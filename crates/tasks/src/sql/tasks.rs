@@ -29,23 +29,8 @@ const COLUMNS: [&str; 17] = [
     "updated_at",
 ];
 
-/// The columns an update sets (not id, user_id, created_at).
-const UPDATE_COLUMNS: [&str; 14] = [
-    "title",
-    "description",
-    "completed",
-    "completed_at",
-    "priority",
-    "tags",
-    "due_at",
-    "timezone",
-    "recurrence",
-    "recurrence_id",
-    "parent_task_id",
-    "reminders",
-    "version",
-    "updated_at",
-];
+/// The insert columns an update does not set.
+const FIXED_COLUMNS: [&str; 3] = ["id", "user_id", "created_at"];
 
 /// A task row (alias `a`) as the JSON object [`Task`] deserialises from.
 pub(crate) fn task_json(a: &str) -> String {
@@ -180,8 +165,9 @@ pub fn update_task(task: &Task, outbox: &[OutboxMessage]) -> Statement {
     let id = b.cast(Some(task.id.to_string()), "uuid");
     let user = b.str(&task.user_id);
     let read_version = b.cast(Some((task.version - 1).to_string()), "integer");
-    let sets = UPDATE_COLUMNS
+    let sets = COLUMNS
         .iter()
+        .filter(|c| !FIXED_COLUMNS.contains(c))
         .map(|c| format!("{c} = {}", bind_column(&mut b, task, c)))
         .collect::<Vec<_>>()
         .join(", ");

@@ -331,13 +331,3 @@ fn audit_list_filters_on_user_task_and_time() {
     assert_eq!(param_after(&st, "LIMIT "), &json!("6"));
     assert!(st.sql.contains("ORDER BY a.seq DESC"));
 }
-
-#[test]
-fn binding_request_uses_query_and_params_as_a_string() {
-    let st = get_task("u", Uuid::nil());
-    let req = st.binding_request();
-    assert_eq!(req["operation"], "query");
-    assert_eq!(req["metadata"]["sql"], json!(st.sql));
-    let params: Value = serde_json::from_str(req["metadata"]["params"].as_str().unwrap()).unwrap();
-    assert_eq!(params, json!(["u", Uuid::nil().to_string()]));
-}
