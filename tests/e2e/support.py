@@ -132,3 +132,21 @@ class TopicReader:
 
     def close(self):
         self.consumer.close()
+
+
+def app_runtime() -> str:
+    """Which runtime serves the app: `spin` (real Spin) or `host` (the project's wasm host)."""
+    path = RUN / "runtime"
+    if not path.exists():
+        pytest.fail(f"{path} is missing: the stack is not up (./dev up)", pytrace=False)
+    return path.read_text().strip()
+
+
+def component_output(component: str) -> str:
+    """What `component` has written to stderr so far. Spin keeps one file per component
+    (`--log-dir`); the host's components all write to the host's log."""
+    if app_runtime() == "spin":
+        path = RUN / "logs" / "spin" / f"{component}_stderr.txt"
+    else:
+        path = RUN / "logs" / "app.log"
+    return path.read_text(errors="replace") if path.exists() else ""

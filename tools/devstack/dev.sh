@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# The local stack from real parts: PostgreSQL, Kafka (KRaft), the Dapr Scheduler, the wasm host
-# serving spin.toml, and one daprd per app-id (tools/devstack/apps.tsv).
+# The local stack from real parts: PostgreSQL, Kafka (KRaft), the Dapr Scheduler, the Spin app
+# (served by real Spin when one is available, else by the project's wasm host), and one daprd per
+# app-id (tools/devstack/apps.tsv).
 #
 #   ./dev up        install what is missing, build, start everything, wait for health
 #   ./dev run       the same, in the foreground: Ctrl-C stops everything
 #   ./dev down      stop exactly what `up` started (by PID)
-#   ./dev status    what runs, where
-#   ./dev logs [P]  follow the logs (all, or one part: postgres kafka scheduler host daprd-<app-id>)
+#   ./dev status    what runs, where, and which runtime serves the app
+#   ./dev logs [P]  follow the logs (all, or one part: postgres kafka scheduler app daprd-<app-id>)
 #   ./dev test      all tests: unit, contracts, schema check, end to end (starts/stops the stack)
 #   ./dev clean     down, then delete the stack's data (databases, topics, jobs)
-#   ./dev stop|start kafka   stop or restart Kafka alone (failure tests)
+#   ./dev env       the SPIN_VARIABLE_* exports of this stack (for `spin up` by hand)
+#   ./dev stop|start kafka|app   stop or restart one part (failure tests; `spin up` by hand)
+#   ./dev switch spin|host   serve the app with the other runtime (same port, sidecars stay up)
+#
+# Runtime: TODO_RUNTIME=spin|host chooses; by default Spin when `spin` is on PATH or unpacked into
+# the cache from ../shared/bin (setup.sh does that), else the host.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -131,12 +137,44 @@ host_env() {
     printf '%s\n' "${vars[@]}"
 }
 
-start_host() {
-    local env_args=()
+# The Spin CLI: `spin` on PATH, else the one setup.sh unpacked from ../shared/bin into the cache.
+spin_bin() {
+    if command -v spin >/dev/null 2>&1; then command -v spin
+    elif [ -x "$BIN/spin" ]; then echo "$BIN/spin"
+    else return 1
+    fi
+}
+
+# Which runtime serves the app: TODO_RUNTIME if set, else Spin when available, else the host.
+choose_runtime() {
+    case "${TODO_RUNTIME:-}" in
+    spin) spin_bin >/dev/null || die "TODO_RUNTIME=spin but no Spin CLI: put spin on PATH or run setup (it unpacks ../shared/bin/spin-*.xz)"; echo spin ;;
+    host) echo host ;;
+    "") if spin_bin >/dev/null; then echo spin; else echo host; fi ;;
+    *) die "TODO_RUNTIME must be spin or host, not '$TODO_RUNTIME'" ;;
+    esac
+}
+
+runtime_now() { cat "$RUN/runtime" 2>/dev/null || echo none; }
+
+# Starts the Spin app with runtime $1 on HOST_PORT; both get the same SPIN_VARIABLE_* values.
+start_app() {
+    local runtime="$1" env_args=()
     mapfile -t env_args < <(host_env)
-    spawn host env "${env_args[@]}" "$CARGO_TARGET_DIR/host/todo-host" --from "$ROOT/spin.toml" \
-        --listen "127.0.0.1:$HOST_PORT" --cache "$CACHE/host-cache"
-    wait_for host 120 http_ok "http://127.0.0.1:$HOST_PORT/.well-known/spin/health"
+    case "$runtime" in
+    spin)
+        # Component stdout/stderr: Spin prints them to its own output (app.log) and keeps one file
+        # per component in logs/spin/. --state-dir keeps .spin/ out of the repository.
+        spawn app env "${env_args[@]}" "$(spin_bin)" up --from "$ROOT/spin.toml" \
+            --listen "127.0.0.1:$HOST_PORT" --log-dir "$RUN/logs/spin" --state-dir "$RUN/spin-state"
+        ;;
+    host)
+        spawn app env "${env_args[@]}" "$CARGO_TARGET_DIR/host/todo-host" --from "$ROOT/spin.toml" \
+            --listen "127.0.0.1:$HOST_PORT" --cache "$CACHE/host-cache"
+        ;;
+    esac
+    echo "$runtime" >"$RUN/runtime"
+    wait_for app 120 http_ok "http://127.0.0.1:$HOST_PORT/.well-known/spin/health"
 }
 
 start_sidecars() {
@@ -181,7 +219,8 @@ cmd_up() {
     say "starting postgres";  start_postgres
     say "starting kafka";     start_kafka
     say "starting scheduler"; start_scheduler
-    say "starting host";      start_host
+    local runtime; runtime="$(choose_runtime)"
+    say "starting app ($runtime)"; start_app "$runtime"
     say "starting sidecars";  start_sidecars
     write_stack_env
     trap - INT TERM EXIT
@@ -189,36 +228,47 @@ cmd_up() {
     cmd_status
 }
 
-cmd_down() {
-    local p pid stopped=0
-    for p in $(running_parts); do
-        pid="$(cat "$(pidfile "$p")")"
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-            stopped=$((stopped + 1))
-        fi
+# Every process of a part: its session (spawn starts each part with setsid, so the session id is
+# the recorded PID). Spin's `spin up` runs a child `spin trigger http` in the same session.
+session_pids() { pgrep -s "$1" 2>/dev/null || true; }
+
+# Sends SIGTERM to every process of the parts named; waits up to 15 s for each part's whole
+# session to exit, then SIGKILLs what is left. No child outlives its part.
+stop_parts() {
+    local p pid
+    for p in "$@"; do
+        pid="$(cat "$(pidfile "$p")" 2>/dev/null)" || continue
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     done
-    for p in $(running_parts); do
-        pid="$(cat "$(pidfile "$p")")"
-        for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-        if kill -0 "$pid" 2>/dev/null; then
-            say "$p (pid $pid) did not stop in 15s: killing it"
-            kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    for p in "$@"; do
+        pid="$(cat "$(pidfile "$p")" 2>/dev/null)" || continue
+        for _ in $(seq 1 60); do [ -z "$(session_pids "$pid")" ] && break; sleep 0.25; done
+        if [ -n "$(session_pids "$pid")" ]; then
+            say "$p (session $pid) did not stop in 15s: killing $(session_pids "$pid" | tr '\n' ' ')"
+            kill -KILL -- "-$pid" 2>/dev/null || true
+            session_pids "$pid" | xargs -r kill -KILL 2>/dev/null || true
         fi
         rm -f "$(pidfile "$p")"
     done
-    say "stopped $stopped part(s)"
+}
+
+cmd_down() {
+    local p running=()
+    for p in $(running_parts); do alive "$p" && running+=("$p"); done
+    stop_parts $(running_parts)
+    rm -f "$RUN/runtime"
+    say "stopped ${#running[@]} part(s)"
 }
 
 cmd_status() {
     local p any=0
-    for p in postgres kafka scheduler host $(apps | cut -f1 | sed 's/^/daprd-/'); do
+    for p in postgres kafka scheduler app $(apps | cut -f1 | sed 's/^/daprd-/'); do
         if alive "$p"; then any=1; state="running (pid $(cat "$(pidfile "$p")"))"; else state="stopped"; fi
         case "$p" in
         postgres) where="postgresql://127.0.0.1:$PG_PORT/todo" ;;
         kafka) where="127.0.0.1:$KAFKA_PORT" ;;
         scheduler) where="127.0.0.1:$SCHED_PORT (healthz :$SCHED_HEALTH_PORT)" ;;
-        host) where="http://127.0.0.1:$HOST_PORT" ;;
+        app) where="http://127.0.0.1:$HOST_PORT (runtime: $(runtime_now))" ;;
         daprd-*) where="http://127.0.0.1:$(apps | awk -v a="${p#daprd-}" '$1==a {print $2}')" ;;
         esac
         printf '%-22s %-24s %s\n' "$p" "$state" "$where"
@@ -242,24 +292,44 @@ cmd_test() {
     "$ROOT/tools/devstack/test.sh" "$@"
 }
 
-# Stops or starts one part of a running stack (for failure tests: `./dev stop kafka`).
+# Stops or starts one part of a running stack: Kafka (failure tests), or the app (to run
+# `spin up` by hand beside the sidecars, README "Running with Spin").
 cmd_part() {
     local action="$1" part="${2:-}"
-    case "$part" in kafka) ;; *) die "usage: ./dev $action kafka (only Kafka can be cycled on its own)" ;; esac
+    case "$part" in kafka | app) ;; *) die "usage: ./dev $action kafka|app" ;; esac
     secrets
     if [ "$action" = stop ]; then
-        alive kafka || die "kafka is not running"
-        local pid; pid="$(cat "$(pidfile kafka)")"
-        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
-        for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-        kill -0 "$pid" 2>/dev/null && kill -KILL -- "-$pid" 2>/dev/null
-        rm -f "$(pidfile kafka)"
-        say "kafka stopped"
+        alive "$part" || die "$part is not running"
+        stop_parts "$part"
+        [ "$part" = app ] && rm -f "$RUN/runtime"
+        say "$part stopped"
     else
-        alive kafka && die "kafka is already running"
-        start_kafka
-        say "kafka started"
+        alive "$part" && die "$part is already running"
+        case "$part" in
+        kafka) start_kafka ;;
+        app) start_app "$(choose_runtime)" ;;
+        esac
+        say "$part started"
     fi
+}
+
+# Serves the app with another runtime on the same port; the sidecars keep running (they retry
+# the app until it is back).
+cmd_switch() {
+    local runtime="${1:-}"
+    case "$runtime" in spin | host) ;; *) die "usage: ./dev switch spin|host" ;; esac
+    alive app || die "the stack is not running (./dev up)"
+    secrets
+    [ "$runtime" = spin ] && { spin_bin >/dev/null || die "no Spin CLI (spin on PATH, or setup unpacks ../shared/bin/spin-*.xz)"; }
+    stop_parts app
+    start_app "$runtime"
+    say "app served by $runtime on http://127.0.0.1:$HOST_PORT"
+}
+
+# `export` lines for running the app by hand with the stack's values (`eval "$(./dev env)"`).
+cmd_env() {
+    secrets
+    host_env | sed "s/^\([A-Z_]*\)=\(.*\)$/export \1='\2'/"
 }
 
 cmd_clean() {
@@ -277,6 +347,8 @@ logs) shift; cmd_logs "$@" ;;
 test) shift; cmd_test "$@" ;;
 clean) cmd_clean ;;
 stop | start) cmd_part "$@" ;;
+switch) shift; cmd_switch "$@" ;;
+env) cmd_env ;;
 setup) shift; "$ROOT/tools/devstack/setup.sh" "$@" ;;
-*) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+*) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -16,7 +16,7 @@ say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
 
 # The Spin components: cargo package name and the .wasm it produces (spin.toml's `source`).
-COMPONENTS=(task-api audit e2e-probe)
+COMPONENTS=(task-api audit e2e-probe parity-probe)
 
 apt_install() {
     local missing=()
@@ -40,6 +40,34 @@ install_system() {
     ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || apt_install postgresql
     command -v setpriv >/dev/null || apt_install util-linux
     command -v curl >/dev/null || apt_install curl
+    command -v xz >/dev/null || apt_install xz-utils
+}
+
+# Real Spin for `spin up` and the tests: the CLI cannot come from a registry, so it is unpacked from
+# the steering repository's shared/bin (TODO_SHARED_DIR, default ../shared beside the checkout)
+# into the cache, checked against the sha256 its README gives. Nothing to do when `spin` is on PATH
+# or the shared folder has no Spin (then the stack runs on the project's host).
+SPIN_XZ_NAME=spin-4.0.2-x86_64-linux.xz
+SPIN_SHA256=a9e9f5b0825d84ea92c5b54e73e76cf05bcfd565e7c0e6436fdc7acc2df8eb3b
+
+shared_dir() {
+    local d
+    for d in "${TODO_SHARED_DIR:-}" "$ROOT/../shared" /work/shared; do
+        [ -n "$d" ] && [ -d "$d/bin" ] && { (cd "$d" && pwd); return 0; }
+    done
+    return 1
+}
+
+install_spin() {
+    local bin="$CACHE/bin/spin" shared
+    command -v spin >/dev/null 2>&1 && return 0
+    if [ -x "$bin" ] && [ "$(sha256sum "$bin" | cut -d' ' -f1)" = "$SPIN_SHA256" ]; then return 0; fi
+    shared="$(shared_dir)" && [ -f "$shared/bin/$SPIN_XZ_NAME" ] || { say "no Spin CLI found (../shared/bin/$SPIN_XZ_NAME): the app will run on the project's host"; return 0; }
+    say "unpacking Spin from $shared/bin/$SPIN_XZ_NAME"
+    mkdir -p "$CACHE/bin"
+    xz -dc "$shared/bin/$SPIN_XZ_NAME" >"$bin.tmp" || die "unpacking $SPIN_XZ_NAME failed"
+    [ "$(sha256sum "$bin.tmp" | cut -d' ' -f1)" = "$SPIN_SHA256" ] || { rm -f "$bin.tmp"; die "$SPIN_XZ_NAME does not unpack to the Spin 4.0.2 binary (sha256 mismatch)"; }
+    chmod +x "$bin.tmp" && mv "$bin.tmp" "$bin"
 }
 
 install_python() {
@@ -73,6 +101,7 @@ build_rust() {
 case "${1:-all}" in
 all)
     install_system
+    install_spin
     "$ROOT/tools/kafka/kafka.sh" install
     "$ROOT/tools/dapr/build.sh"
     install_python

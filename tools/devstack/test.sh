@@ -34,9 +34,18 @@ step "event crate builds for wasm32-wasip2" cargo build -q --target wasm32-wasip
 step "schema evolution check" cargo run -q -p todo-contracts -- check --dir contracts/events
 step "contract tests" "$PY" -m pytest -q tests/contracts
 
+# The end-to-end suite runs on both runtimes the app has: real Spin (what users and SpinKube run)
+# and the project's host (the zero-install default). A missing Spin fails the run; it is not skipped.
+SPIN="$(command -v spin 2>/dev/null || echo "$CACHE/bin/spin")"
+need_spin() {
+    [ -x "$SPIN" ] && return 0
+    echo "test: no Spin CLI: put spin 4.x on PATH, or keep ../shared/bin/spin-4.0.2-x86_64-linux.xz for setup.sh to unpack" >&2
+    return 1
+}
+
 started=0
 if ! "$ROOT/dev" status >/dev/null 2>&1; then
-    if "$ROOT/dev" up; then started=1; else failed+=("stack up"); fi
+    if need_spin && TODO_RUNTIME=spin "$ROOT/dev" up; then started=1; else failed+=("stack up"); fi
 fi
 stop_stack() { [ "$started" -eq 1 ] && "$ROOT/dev" down; }
 trap stop_stack EXIT
@@ -47,8 +56,33 @@ pg_tests() {
     TODO_TEST_PG_URL="host=127.0.0.1 port=${TODO_PG_PORT:-5432} user=todo password=$pw dbname=todo sslmode=disable" \
         cargo test -q -p todo-tasks --test sql_pg
 }
+e2e_on() {
+    local runtime="$1"
+    [ "$runtime" = spin ] && { need_spin || return 1; }
+    "$ROOT/dev" switch "$runtime" >/dev/null || return 1
+    TODO_E2E_RUNTIME="$runtime" "$PY" -m pytest -q tests/e2e
+}
+# `spin build`, as README's "Running with Spin" has it (into the cache's target dir: up to date, so
+# it only checks that every component's build command works under real Spin).
+spin_build() { need_spin && "$SPIN" build --from "$ROOT/spin.toml" >/dev/null; }
 step "SQL statements on PostgreSQL" pg_tests
-step "end-to-end tests" "$PY" -m pytest -q tests/e2e
+step "spin build" spin_build
+step "end-to-end tests on Spin" e2e_on spin
+step "end-to-end tests on the host" e2e_on host
+parity() { need_spin && TODO_SPIN="$SPIN" "$PY" -m pytest -q tests/runtime; }
+step "runtime parity: Spin and the host serve and refuse alike" parity
+
+# Stop what this run started, and check that nothing of it is left (Spin's `spin trigger http`
+# child, the host, sidecars, brokers).
+leftovers() {
+    local left
+    left="$(pgrep -af "$CACHE/bin/(spin|daprd|scheduler)|todo-host|kafka\.Kafka|${TODO_EVENTS_PGDATA:-/var/lib/todo-events/postgres}" 2>/dev/null || true)"
+    [ -z "$left" ] || { echo "test: processes left behind:"; echo "$left"; return 1; }
+}
+if [ "$started" -eq 1 ]; then
+    "$ROOT/dev" down && started=0
+    step "no process left behind" leftovers
+fi
 
 printf '\ntest: %ss in all\n' $((SECONDS - t_start))
 if [ "${#failed[@]}" -ne 0 ]; then

@@ -4,8 +4,10 @@
 
 mod manifest;
 mod outbound;
+mod routes;
+mod template;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Parser;
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
@@ -24,7 +26,8 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use manifest::App;
-use outbound::{AllowedHost, OutboundPolicy};
+use outbound::{AllowedHosts, OutboundPolicy};
+use routes::WELL_KNOWN_PREFIX;
 
 wasmtime::component::bindgen!({
     inline: "
@@ -54,6 +57,9 @@ struct Cli {
     /// Compile (or load from the cache) every component, then exit.
     #[arg(long)]
     precompile: bool,
+    /// Serve only this component (repeatable), like `spin up --component-id`.
+    #[arg(long = "component-id", short = 'c')]
+    component_id: Vec<String>,
 }
 
 /// Per-request store data: WASI, `wasi:http` with the component's outbound policy, and its variables.
@@ -100,7 +106,7 @@ impl WasiHttpView for State {
 struct Served {
     id: Arc<str>,
     pre: ProxyPre<State>,
-    allowed: Arc<[AllowedHost]>,
+    allowed: Arc<Result<AllowedHosts, String>>,
     vars: Arc<HashMap<String, String>>,
     environment: Vec<(String, String)>,
 }
@@ -114,14 +120,17 @@ struct Server {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     let env: HashMap<String, String> = std::env::vars().collect();
-    let app = App::load(&cli.from, &env)?;
+    let mut app = App::load(&cli.from, &env, &cli.component_id)?;
+    for w in &app.warnings {
+        eprintln!("ERROR {w}");
+    }
     let engine = engine()?;
     let cache = cli
         .cache
         .unwrap_or_else(|| dirs_cache().join("todo-events/host-cache"));
     let linker = linker(&engine)?;
     let mut served = Vec::new();
-    for spec in &app.components {
+    for spec in std::mem::take(&mut app.components) {
         let started = std::time::Instant::now();
         let component = load_component(&engine, &spec.source, &cache)
             .with_context(|| format!("component `{}`", spec.id))?;
@@ -141,24 +150,19 @@ async fn main() -> Result<()> {
             spec.source.display(),
             started.elapsed()
         );
-        let allowed = spec
-            .allowed_outbound_hosts
-            .iter()
-            .map(|h| {
-                AllowedHost::parse(h).ok_or_else(|| {
-                    anyhow!(
-                        "component `{}`: bad allowed_outbound_hosts entry `{h}`",
-                        spec.id
-                    )
-                })
-            })
-            .collect::<Result<_>>()?;
+        if let Err(reason) = &spec.allowed {
+            // Spin loads such a component too, and denies every request it makes.
+            eprintln!(
+                "ERROR [{}] Error parsing allowed outbound hosts err={reason}: every outbound request of this component will be denied",
+                spec.id
+            );
+        }
         served.push(Served {
             id: spec.id.as_str().into(),
             pre,
-            allowed,
-            vars: Arc::new(spec.variables.clone()),
-            environment: spec.environment.clone(),
+            allowed: Arc::new(spec.allowed),
+            vars: Arc::new(spec.variables),
+            environment: spec.environment,
         });
     }
     if cli.precompile {
@@ -238,9 +242,12 @@ async fn serve(server: Arc<Server>, addr: SocketAddr) -> Result<()> {
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
-    eprintln!("serving on http://{}", listener.local_addr()?);
-    for r in &server.app.routes {
-        eprintln!("  {} -> {}", r.pattern, server.served[r.component].id);
+    // What `spin up` prints (crates/trigger-http/src/server.rs, `print_startup_msgs`).
+    let base = format!("http://{}", listener.local_addr()?);
+    println!("\nServing {base}\nAvailable Routes:");
+    for (path, component, wildcard) in server.app.router.listing() {
+        let suffix = if *wildcard { " (wildcard)" } else { "" };
+        println!("  {}: {base}{path}{suffix}", server.served[*component].id);
     }
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -278,38 +285,50 @@ impl Server {
         peer: SocketAddr,
     ) -> Result<hyper::Response<HyperOutgoingBody>> {
         let path = req.uri().path().to_string();
-        if path == "/.well-known/spin/health" {
-            return Ok(text(200, "OK"));
+        // Spin's own endpoints (crates/trigger-http/src/server.rs, `handle`).
+        if let Some(rest) = path.strip_prefix(WELL_KNOWN_PREFIX) {
+            return Ok(match rest {
+                "health" => text(200, "OK".into(), "text/plain"),
+                "info" => {
+                    let mut info = serde_json::json!({ "name": self.app.name });
+                    if let Some(v) = &self.app.version {
+                        info["version"] = v.clone().into();
+                    }
+                    text(200, info.to_string(), "application/json")
+                }
+                _ => text(404, String::new(), ""),
+            });
         }
-        let Some(route) = self.app.route(&path) else {
-            return Ok(text(404, "Not Found"));
-        };
-        let served = &self.served[route.component];
         let host = req
             .headers()
             .get("host")
             .and_then(|h| h.to_str().ok())
             .unwrap_or("localhost");
-        let full_url = format!("http://{host}{}", req.uri());
-        for (name, value) in [
-            ("spin-full-url", full_url),
-            ("spin-path-info", path_info(&route.pattern, &path)),
-            ("spin-matched-route", route.pattern.clone()),
-            (
-                "spin-component-route",
-                route.pattern.trim_end_matches("/...").to_string(),
-            ),
-            ("spin-client-addr", peer.to_string()),
-        ] {
-            if let Ok(v) = value.parse() {
-                req.headers_mut().insert(name, v);
+        let scheme = req.uri().scheme_str().unwrap_or("http");
+        let path_and_query = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        let full_url = format!("{scheme}://{host}{path_and_query}");
+        let Some(m) = self.app.router.route(&path, &full_url, &peer.to_string()) else {
+            return Ok(text(404, String::new(), ""));
+        };
+        let served = &self.served[m.component];
+        // Like Spin, the component gets the client's headers and then Spin's own.
+        for (name, value) in m.headers {
+            if let (Ok(n), Ok(v)) = (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                http::HeaderValue::from_str(&value),
+            ) {
+                req.headers_mut().append(n, v);
             }
         }
         match self.run(served, req).await {
             Ok(resp) => Ok(resp),
             Err(e) => {
                 eprintln!("[{}] {path}: {e:?}", served.id);
-                Ok(text(500, "Internal Server Error"))
+                Ok(text(500, "Internal Server Error".into(), "text/plain"))
             }
         }
     }
@@ -364,20 +383,13 @@ impl Server {
     }
 }
 
-/// Spin's `spin-path-info`: the part of the path after a wildcard route's prefix.
-fn path_info(pattern: &str, path: &str) -> String {
-    match pattern.strip_suffix("/...") {
-        Some(prefix) => path.strip_prefix(prefix).unwrap_or("").to_string(),
-        None => String::new(),
-    }
-}
-
-fn text(status: u16, body: &'static str) -> hyper::Response<HyperOutgoingBody> {
-    let body = Full::new(hyper::body::Bytes::from_static(body.as_bytes()))
+fn text(status: u16, body: String, content_type: &str) -> hyper::Response<HyperOutgoingBody> {
+    let body = Full::new(hyper::body::Bytes::from(body))
         .map_err(|never| match never {})
         .boxed_unsync();
-    hyper::Response::builder()
-        .status(status)
-        .body(body)
-        .expect("static response")
+    let mut resp = hyper::Response::builder().status(status);
+    if !content_type.is_empty() {
+        resp = resp.header("content-type", content_type);
+    }
+    resp.body(body).expect("static response")
 }
