@@ -163,7 +163,7 @@ FIELD_CASES = [
     ("TaskPage", lambda: rs.struct_fields(T / "sql" / "decode.rs", "TaskPage")),
     ("AuditEntry", lambda: rs.struct_fields(T / "sql" / "decode.rs", "AuditEntry")),
     ("AuditPage", lambda: rs.struct_fields(T / "sql" / "decode.rs", "AuditPage")),
-    ("FieldError", lambda: rs.struct_fields(T / "problem.rs", "FieldError")),
+    ("FieldError", lambda: rs.struct_fields(rs.ROOT / "crates" / "problem" / "src" / "lib.rs", "FieldError")),
 ]
 
 
@@ -211,24 +211,24 @@ def test_limits_match_the_rust_code(doc):
         assert props_["timezone"]["maxLength"] == rs.int_const(T / "time.rs", "TIMEZONE_MAX")
         assert props_["recurrence"]["maxLength"] == rs.int_const(T / "recurrence" / "parse.rs", "RULE_MAX")
     assert task["tags"]["maxItems"] == rs.int_const(T / "task.rs", "TAGS_MAX")
-    assert task["user_id"]["maxLength"] == rs.int_const(T / "jwt.rs", "SUB_MAX")
+    assert task["user_id"]["maxLength"] == rs.int_const(rs.ROOT / "crates" / "auth" / "src" / "jwt.rs", "SUB_MAX")
     before_max = rs.int_const(T / "task.rs", "BEFORE_MINUTES_MAX")
     assert reminder_in["before_minutes"]["maximum"] == before_max
     assert schema(doc, "Reminder")["properties"]["before_minutes"]["maximum"] == before_max
     assert params["Limit"]["schema"]["maximum"] == rs.int_const(T / "query.rs", "LIMIT_MAX")
     assert params["Limit"]["schema"]["default"] == rs.int_const(T / "query.rs", "LIMIT_DEFAULT")
-    assert params["Cursor"]["schema"]["maxLength"] == rs.int_const(T / "cursor.rs", "CURSOR_MAX")
+    assert params["Cursor"]["schema"]["maxLength"] == rs.int_const(rs.ROOT / "crates" / "cursor" / "src" / "lib.rs", "CURSOR_MAX")
     q = next(p for p in doc["paths"]["/api/tasks"]["get"]["parameters"] if p.get("name") == "q")
     assert q["schema"]["maxLength"] == rs.int_const(T / "query.rs", "Q_MAX")
-    body_max = rs.int_const(T / "lib.rs", "BODY_MAX_BYTES")
+    body_max = rs.int_const(rs.ROOT / "crates" / "http" / "src" / "lib.rs", "BODY_MAX_BYTES")
     assert str(body_max) in doc["components"]["responses"]["PayloadTooLarge"]["description"]
     assert str(body_max) in doc["info"]["description"]
 
 
 def test_problem_details_match_the_rust_code(doc):
-    content_type = rs.str_const(T / "problem.rs", "PROBLEM_CONTENT_TYPE")
+    content_type = rs.str_const(rs.ROOT / "crates" / "problem" / "src" / "lib.rs", "PROBLEM_CONTENT_TYPE")
     assert content_type == PROBLEM
-    type_base = rs.str_const(T / "problem.rs", "PROBLEM_TYPE_BASE")
+    type_base = rs.str_const(rs.ROOT / "crates" / "problem" / "src" / "lib.rs", "PROBLEM_TYPE_BASE")
     for name, resp in doc["components"]["responses"].items():
         assert list(resp["content"]) == [PROBLEM], f"response {name} is problem details"
         for ex in resp["content"][PROBLEM].get("examples", {}).values():

@@ -17,8 +17,13 @@ PROBLEM = "application/problem+json"
 
 
 def mint_token(secret: str, sub: str | None, *, exp_in: int | None = 3600, alg: str = "HS256", **claims) -> str:
-    """A JWT for `sub` signed with `secret` (HS256 unless `alg` says otherwise); `exp_in=None` omits `exp`."""
+    """A JWT for `sub` signed with `secret` (HS256 unless `alg` says otherwise); `exp_in=None` omits `exp`.
+    Like the auth service's tokens it carries the user's `email` (`<sub>@example.test`) unless
+    `email=None` is given."""
     now = int(time.time())
+    if sub is not None and "email" not in claims:
+        claims["email"] = f"{sub}@example.test"
+    claims = {k: v for k, v in claims.items() if v is not None}
     payload = {"iat": now, **claims}
     if sub is not None:
         payload["sub"] = sub

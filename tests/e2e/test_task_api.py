@@ -61,6 +61,7 @@ def test_create_answers_201_with_the_stored_task_and_its_location(user_a):
     rel, ab = t["reminders"]
     assert (rel["before_minutes"], rel["remind_at"], rel["channel"]) == (30, "2030-05-04T06:30:00.000Z", "in_app")
     assert (ab["before_minutes"], ab["remind_at"], ab["channel"]) == (None, "2030-05-03T18:00:00.000Z", "email")
+    assert (ab["email"], rel["email"]) == (f"{user_a.user_id}@example.test", None), "an email reminder keeps the token's address"
     assert rel["id"] != ab["id"]
     got = user_a.get(t["id"])
     assert got.status_code == 200, describe(got)
@@ -107,7 +108,7 @@ def test_reminders_follow_the_due_date_and_keep_their_ids(user_a):
     moved = user_a.patch(t["id"], {"due_date": "2030-03-11T09:00:00Z"})
     assert moved.status_code == 200, describe(moved)
     assert moved.json()["reminders"] == [
-        {"id": rid, "remind_at": "2030-03-11T08:00:00.000Z", "before_minutes": 60, "channel": "in_app"}
+        {"id": rid, "remind_at": "2030-03-11T08:00:00.000Z", "before_minutes": 60, "channel": "in_app", "email": None}
     ]
     replaced = user_a.patch(t["id"], {"reminders": [{"id": rid, "before_minutes": 15, "channel": "webhook"}, {"before_minutes": 5}]})
     assert replaced.status_code == 200, describe(replaced)
@@ -509,3 +510,13 @@ def test_list_problem_is_problem_json_even_for_several_parameters(user_a):
     r = user_a.list({"limit": "0", "sort": "size"})
     body = assert_problem(r, 400, "limit", "sort")
     assert r.headers["content-type"].startswith(PROBLEM) and len(body["errors"]) >= 2
+
+
+def test_an_email_reminder_needs_an_email_in_the_token(stack, token_for):
+    """The address of an email reminder is the `email` claim of the token that sets it."""
+    user = f"e2e-{uuid.uuid4()}"
+    no_email = Api(stack.host_url, token_for(user, email=None), user)
+    r = no_email.call("POST", "/api/tasks", json={"title": "x", "reminders": [{"remind_at": "2030-01-01T10:00:00Z", "channel": "email"}]})
+    assert_problem(r, 400, "/reminders/0/channel")
+    t = no_email.create(title="x", reminders=[{"remind_at": "2030-01-01T10:00:00Z"}])
+    assert t["reminders"][0]["email"] is None

@@ -33,6 +33,7 @@ step "host unit tests" cargo test -q --profile host -p todo-host
 step "event crate builds for wasm32-wasip2" cargo build -q --target wasm32-wasip2 -p todo-events
 step "schema evolution check" cargo run -q -p todo-contracts -- check --dir contracts/events
 step "contract tests" "$PY" -m pytest -q tests/contracts
+step "event contracts: the seed's events, MINOR/PATCH compatibility property" "$PY" -m pytest -q tests/event_contracts
 
 # The end-to-end suite runs on both runtimes the app has: real Spin (what users and SpinKube run)
 # and the project's host (the zero-install default). A missing Spin fails the run; it is not skipped.

@@ -8,28 +8,20 @@
 
 use serde_json::Value;
 use spin_sdk::http::Response;
+use todo_auth::{self as jwt, Claims};
+use todo_problem::Problem;
 use todo_sidecar::SidecarError;
-use todo_tasks::jwt::{self, Claims};
 use todo_tasks::sql::decode::{self, RowError};
-use todo_tasks::{AuditQuery, Problem};
-
-use crate::reply;
-
-/// Seconds since the Unix epoch (the wall clock of `wasi:clocks`).
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
+use todo_tasks::AuditQuery;
 
 /// The caller's verified claims, or the 401 to answer.
 pub fn authorize(authorization: Option<&str>, secret: &[u8], now: i64) -> Result<Claims, Response> {
-    jwt::verify_bearer(authorization, secret, now).map_err(|e| reply::unauthorized(&e))
+    jwt::verify_bearer(authorization, secret, now).map_err(|e| todo_http::unauthorized(&e))
 }
 
 /// The list query of `user`, or the 400 naming every bad parameter.
 pub fn parse_query(query: &str, user: &str, secret: &[u8]) -> Result<AuditQuery, Response> {
-    AuditQuery::parse(query, user, secret).map_err(|e| reply::problem(&e.to_problem()))
+    AuditQuery::parse(query, user, secret).map_err(|e| todo_http::problem(&e.to_problem()))
 }
 
 /// The response for the rows of `list_audit(q)`: 200 `{"items": [...], "next_cursor": ...}`;
@@ -43,7 +35,7 @@ pub fn page(
         Ok(rows) => rows,
         Err(e) => {
             eprintln!("audit: listing the audit log failed: {e}");
-            return reply::problem(&if e.is_transient() {
+            return todo_http::problem(&if e.is_transient() {
                 Problem::unavailable("the audit log is unavailable; retry later")
             } else {
                 Problem::internal("the audit log could not be read")
@@ -54,10 +46,10 @@ pub fn page(
         .map_err(|e: RowError| e.to_string())
         .and_then(|page| serde_json::to_vec(&page).map_err(|e| e.to_string()));
     match body {
-        Ok(body) => reply::json(200, body),
+        Ok(body) => todo_http::json_bytes(200, body),
         Err(e) => {
             eprintln!("audit: listing the audit log failed: {e}");
-            reply::problem(&Problem::internal("the audit log could not be read"))
+            todo_http::problem(&Problem::internal("the audit log could not be read"))
         }
     }
 }
@@ -65,7 +57,15 @@ pub fn page(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reply::tests::{body, header};
+    /// A response header as text.
+    fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
+        r.header(name).and_then(|v| v.as_str())
+    }
+
+    /// A response body as JSON.
+    fn body(r: &Response) -> Value {
+        serde_json::from_slice(r.body()).expect("JSON body")
+    }
     use serde_json::json;
     use todo_tasks::sql;
 
@@ -221,6 +221,6 @@ mod tests {
 
     #[test]
     fn the_clock_is_plausible() {
-        assert!(now_unix() > 1_700_000_000);
+        assert!(todo_http::now_unix() > 1_700_000_000);
     }
 }

@@ -15,13 +15,13 @@
 //! - Other methods: 405; other paths: 404. Every error is an RFC 9457 problem.
 
 mod api;
-mod reply;
 mod subscriber;
 
 use serde_json::Value;
 use spin_sdk::http::{Method, Request, Response};
-use todo_sidecar::{auth, vars, Sidecar, SidecarError};
-use todo_tasks::{sql, Problem};
+use todo_problem::Problem;
+use todo_sidecar::{vars, Sidecar, SidecarError};
+use todo_tasks::sql;
 
 /// The PostgreSQL binding (`bindings.postgresql`) holding the audit log.
 const BINDING: &str = "tododb";
@@ -52,19 +52,17 @@ async fn handle(req: Request) -> Response {
     match route(req.path()) {
         Route::Events => on_delivery(&req).await,
         Route::AuditLog => on_audit_log(&req).await,
-        Route::Unknown => reply::problem(&Problem::not_found("no such resource")),
+        Route::Unknown => todo_http::problem(&Problem::not_found("no such resource")),
     }
 }
 
 /// `POST /audit/events`: one delivery of `task-events`.
 async fn on_delivery(req: &Request) -> Response {
-    let expected = vars::get("app_api_token").unwrap_or_default();
-    let presented = req.header(auth::TOKEN_HEADER).map(|v| v.as_bytes());
-    if !auth::token_matches(presented, &expected) {
-        return reply::problem(&Problem::unauthorized("missing or wrong dapr-api-token"));
+    if let Err(resp) = todo_http::from_sidecar(req) {
+        return resp;
     }
     if !matches!(req.method(), Method::Post) {
-        return reply::method_not_allowed("POST");
+        return todo_http::method_not_allowed("POST");
     }
     let decision = match subscriber::prepare(req.body()) {
         Err(decision) => decision,
@@ -73,24 +71,24 @@ async fn on_delivery(req: &Request) -> Response {
             subscriber::conclude(&pending, rows)
         }
     };
-    reply::dapr(decision)
+    todo_http::dapr(decision)
 }
 
 /// `GET /api/audit`: one page of the caller's audit log.
 async fn on_audit_log(req: &Request) -> Response {
     if !matches!(req.method(), Method::Get) {
-        return reply::method_not_allowed("GET");
+        return todo_http::method_not_allowed("GET");
     }
     let secret = match vars::get("jwt_secret") {
         Ok(secret) => secret,
         Err(e) => {
             eprintln!("audit: {e}");
-            return reply::problem(&Problem::internal("authentication is not configured"));
+            return todo_http::problem(&Problem::internal("authentication is not configured"));
         }
     };
     let secret = secret.as_bytes();
     let authorization = req.header("authorization").and_then(|v| v.as_str());
-    let q = match api::authorize(authorization, secret, api::now_unix())
+    let q = match api::authorize(authorization, secret, todo_http::now_unix())
         .and_then(|claims| api::parse_query(req.query(), &claims.sub, secret))
     {
         Ok(q) => q,

@@ -115,14 +115,14 @@ mod tests {
         env!("CARGO_MANIFEST_DIR"),
         "/../../contracts/events/examples/task-events"
     );
-    const SEED: &str =
-        include_str!("../../../contracts/events/examples/task-events/valid/seed-task-created.json");
+    const EXAMPLE: &str =
+        include_str!("../../../contracts/events/examples/task-events/valid/task-created-optional-fields-null.json");
     const NEWER: &str = include_str!(
         "../../../contracts/events/examples/task-events/valid/newer-minor-with-unknown-fields.json"
     );
 
-    fn seed() -> Value {
-        serde_json::from_str(SEED).unwrap()
+    fn example() -> Value {
+        serde_json::from_str(EXAMPLE).unwrap()
     }
 
     fn cloud_event(field: &str, data: Value) -> Vec<u8> {
@@ -136,7 +136,7 @@ mod tests {
     }
 
     fn with(key: &str, value: Value) -> Vec<u8> {
-        let mut e = seed();
+        let mut e = example();
         e[key] = value;
         serde_json::to_vec(&e).unwrap()
     }
@@ -166,18 +166,18 @@ mod tests {
 
     #[test]
     fn a_valid_event_is_recorded_once_per_event_id_for_this_consumer() {
-        let body = cloud_event("data", seed());
+        let body = cloud_event("data", example());
         let p = prepare(&body).unwrap();
-        assert_eq!(p.event_id.to_string(), seed()["event_id"]);
+        assert_eq!(p.event_id.to_string(), example()["event_id"]);
         assert_eq!(p.event_type, "task.created");
         let sql = &p.statement.sql;
         assert!(sql.contains("INSERT INTO processed_events"), "{sql}");
         assert!(sql.contains("INSERT INTO audit_log"), "{sql}");
         assert!(sql.contains("ON CONFLICT DO NOTHING"), "{sql}");
         assert_eq!(p.statement.params[0], json!(CONSUMER));
-        assert_eq!(p.statement.params[1], seed()["event_id"]);
-        assert_eq!(p.statement.params[2], seed()["user_id"]);
-        assert_eq!(payload(&p), seed());
+        assert_eq!(p.statement.params[1], example()["event_id"]);
+        assert_eq!(p.statement.params[2], example()["user_id"]);
+        assert_eq!(payload(&p), example());
     }
 
     #[test]
@@ -204,18 +204,18 @@ mod tests {
             .as_object()
             .unwrap()
             .keys()
-            .any(|k| seed().get(k).is_none());
+            .any(|k| example().get(k).is_none());
         assert!(extra, "the example has no unknown top-level field");
     }
 
     #[test]
     fn data_base64_is_recorded_with_the_decoded_event() {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(SEED);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(EXAMPLE);
         let p = prepare(&cloud_event("data_base64", json!(b64))).unwrap();
-        assert_eq!(payload(&p)["event_id"], seed()["event_id"]);
+        assert_eq!(payload(&p)["event_id"], example()["event_id"]);
         assert_eq!(
             payload(&p)["task_data"]["title"],
-            seed()["task_data"]["title"]
+            example()["task_data"]["title"]
         );
     }
 
@@ -271,7 +271,7 @@ mod tests {
             prepare(&with("schema_version", json!("garbage"))).unwrap_err(),
             Decision::Drop
         );
-        let mut e = seed();
+        let mut e = example();
         e.as_object_mut().unwrap().remove("schema_version");
         assert_eq!(
             prepare(&serde_json::to_vec(&e).unwrap()).unwrap_err(),
@@ -280,8 +280,35 @@ mod tests {
     }
 
     #[test]
+    fn the_seeds_own_events_are_recorded_or_dropped_as_written() {
+        let read = |name: &str| std::fs::read(format!("{EXAMPLES}/{name}")).unwrap();
+        for name in [
+            "valid/seed-contract-test-task-created.json",
+            "valid/seed-integration-test-task-created.json",
+            "valid/seed-schema-evolution-1.1.0-task-created.json",
+        ] {
+            let body = read(name);
+            let event: Value = serde_json::from_slice(&body).unwrap();
+            // as the seed's Dapr SDK publisher sends it: the JSON text as text/plain `data`
+            let mut ce: Value =
+                serde_json::from_slice(&cloud_event("data", json!(event.to_string()))).unwrap();
+            ce["datacontenttype"] = json!("text/plain");
+            let p = prepare(&serde_json::to_vec(&ce).unwrap())
+                .unwrap_or_else(|d| panic!("{name}: {d:?}"));
+            assert_eq!(payload(&p), event, "{name}");
+            assert_eq!(p.statement.params[2], event["user_id"], "{name}");
+        }
+        for name in [
+            "invalid/seed-contract-test-missing-required-fields.json",
+            "invalid/seed-schema-evolution-2.0.0-task-created.json",
+        ] {
+            assert_eq!(prepare(&read(name)).unwrap_err(), Decision::Drop, "{name}");
+        }
+    }
+
+    #[test]
     fn recorded_or_duplicate_is_success() {
-        let p = prepare(SEED.as_bytes()).unwrap();
+        let p = prepare(EXAMPLE.as_bytes()).unwrap();
         let first = rows(r#"{"processed": true, "inserted": true}"#);
         assert_eq!(conclude(&p, first), Decision::Success);
         let again = rows(r#"{"processed": false, "inserted": false}"#);
@@ -290,13 +317,13 @@ mod tests {
 
     #[test]
     fn zero_rows_means_the_statement_failed_and_is_retried() {
-        let p = prepare(SEED.as_bytes()).unwrap();
+        let p = prepare(EXAMPLE.as_bytes()).unwrap();
         assert_eq!(conclude(&p, Ok(vec![])), Decision::Retry);
     }
 
     #[test]
     fn sidecar_failures_are_retried() {
-        let p = prepare(SEED.as_bytes()).unwrap();
+        let p = prepare(EXAMPLE.as_bytes()).unwrap();
         let failures = [
             SidecarError::Unavailable("connection refused".into()),
             SidecarError::Unavailable("HTTP 500".into()),
@@ -315,7 +342,7 @@ mod tests {
 
     #[test]
     fn unexpected_rows_are_retried() {
-        let p = prepare(SEED.as_bytes()).unwrap();
+        let p = prepare(EXAMPLE.as_bytes()).unwrap();
         for bad in [
             Ok(vec![vec![json!(1)]]),
             rows("not json"),

@@ -12,17 +12,17 @@
 //! Users authenticate with `Authorization: Bearer <JWT>` (HS256, variable `jwt_secret`); the
 //! sidecar with `dapr-api-token`. Errors are RFC 9457 problem details naming the field.
 
-mod http;
 mod mcp;
 mod service;
 
-use http::{json, no_content, problem, read_json_body};
 use serde_json::json;
-use service::{drain_once, ApiError, Tasks};
+use service::{ApiError, Tasks, DB};
 use spin_sdk::http::{Method, Request, Response};
-use todo_sidecar::{auth, vars, Sidecar};
-use todo_tasks::todo_events::{chrono::Utc, uuid::Uuid};
-use todo_tasks::{jwt, Problem, UpdateTask};
+use todo_http::{json, no_content, problem, read_json_body};
+use todo_problem::Problem;
+use todo_sidecar::Sidecar;
+use todo_tasks::todo_events::uuid::Uuid;
+use todo_tasks::UpdateTask;
 
 // Exported only in the wasm build: natively the crate links as an ordinary library for tests.
 #[cfg_attr(target_arch = "wasm32", spin_sdk::http_component)]
@@ -32,14 +32,9 @@ async fn handle(req: Request) -> Response {
     if path == "/outbox-drain" {
         return outbox_timer(&req).await;
     }
-    let secret = vars::get("jwt_secret").unwrap_or_default();
-    let user = match jwt::verify_bearer(
-        header(&req, "authorization"),
-        secret.as_bytes(),
-        Utc::now().timestamp(),
-    ) {
-        Ok(claims) => claims.sub,
-        Err(e) => return http::unauthorized(&e),
+    let (claims, secret) = match todo_http::user(&req) {
+        Ok(signed_in) => signed_in,
+        Err(resp) => return resp,
     };
     let sidecar = match Sidecar::from_vars() {
         Ok(s) => s,
@@ -47,7 +42,8 @@ async fn handle(req: Request) -> Response {
     };
     let tasks = Tasks {
         sidecar: &sidecar,
-        user: &user,
+        user: &claims.sub,
+        email: claims.email.as_deref(),
         cursor_secret: secret.as_bytes(),
     };
     if path == "/mcp" {
@@ -58,7 +54,7 @@ async fn handle(req: Request) -> Response {
         (Method::Post, ["api", "tasks"]) => match read_json_body(&req) {
             Ok(body) => tasks.create(body).await.map(|t| {
                 let location = format!("/api/tasks/{}", t.id);
-                http::with_header(json(201, &t), "location", &location)
+                todo_http::with_header(json(201, &t), "location", &location)
             }),
             Err(p) => Err(ApiError::Problem(p)),
         },
@@ -102,34 +98,27 @@ async fn task_route(
             .update(id, &UpdateTask::completion(false))
             .await
             .map(|t| json(200, &t)),
-        (_, [] | ["complete"] | ["reopen"]) => Err(ApiError::Problem(http::method_not_allowed())),
+        (_, []) => Ok(todo_http::method_not_allowed("GET, PATCH, DELETE")),
+        (_, ["complete"] | ["reopen"]) => Ok(todo_http::method_not_allowed("POST")),
         _ => Err(ApiError::Problem(Problem::not_found("no such route"))),
     }
 }
 
 /// The Dapr cron binding's call: drain the outbox until it is empty (bounded per call).
 async fn outbox_timer(req: &Request) -> Response {
-    let expected = vars::get("app_api_token").unwrap_or_default();
-    if !auth::token_matches(
-        req.header(auth::TOKEN_HEADER).map(|v| v.as_bytes()),
-        &expected,
-    ) {
-        return problem(&Problem::unauthorized("missing or wrong dapr-api-token"));
+    if let Err(resp) = todo_http::from_sidecar(req) {
+        return resp;
     }
     let Ok(sidecar) = Sidecar::from_vars() else {
         return problem(&Problem::internal("sidecar not configured"));
     };
     let mut total = 0;
     for _ in 0..10 {
-        let n = drain_once(&sidecar).await;
+        let n = todo_outbox::drain_once(&sidecar, DB, "task-api").await;
         total += n;
         if n == 0 {
             break;
         }
     }
     json(200, &json!({ "published": total }))
-}
-
-fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.header(name).and_then(|v| v.as_str())
 }

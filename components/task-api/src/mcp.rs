@@ -2,12 +2,13 @@
 //! with plain JSON (no server-initiated streams, so `GET /mcp` is 405). Same auth, validation and
 //! events as REST: every tool calls [`Tasks`].
 
-use crate::http::{self, json};
 use crate::service::{ApiError, Tasks};
 use serde_json::{json, Value};
 use spin_sdk::http::{Method, Request, Response};
+use todo_http::json;
+use todo_problem::{Problem, ValidationErrors};
 use todo_tasks::todo_events::uuid::Uuid;
-use todo_tasks::{Problem, UpdateTask, ValidationErrors};
+use todo_tasks::UpdateTask;
 
 /// Protocol revisions this server speaks, newest first.
 const VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
@@ -15,12 +16,11 @@ const VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
 /// Serves one HTTP request to `/mcp`.
 pub async fn serve(tasks: &Tasks<'_>, req: &Request) -> Response {
     if *req.method() != Method::Post {
-        let resp = http::problem(&http::method_not_allowed());
-        return http::with_header(resp, "allow", "POST");
+        return todo_http::method_not_allowed("POST");
     }
-    let body = match http::read_json_body(req) {
+    let body = match todo_http::read_json_body(req) {
         Ok(b) => b,
-        Err(p) => return http::problem(&p),
+        Err(p) => return todo_http::problem(&p),
     };
     let Ok(msg) = serde_json::from_slice::<Value>(body) else {
         return json(400, &rpc_error(Value::Null, -32700, "parse error"));

@@ -2,18 +2,16 @@
 //! writes the task and its outbox events in one SQL statement, then publishes what it can.
 
 use serde_json::{json, Value};
+use todo_outbox::drain_once;
+use todo_problem::{Problem, ValidationErrors};
 use todo_sidecar::{Sidecar, SidecarError};
-use todo_tasks::sql::{self, decode, decode::RowError, Statement};
+use todo_sql::{RowError, Statement};
+use todo_tasks::sql::{self, decode};
 use todo_tasks::todo_events::{chrono::Utc, uuid::Uuid, EncodeError};
-use todo_tasks::{
-    events_for_change, validate_create, Change, ListQuery, Problem, Task, UpdateTask,
-    ValidationErrors,
-};
+use todo_tasks::{events_for_change, validate_create, Change, ListQuery, Task, UpdateTask};
 
 /// The Dapr PostgreSQL binding holding tasks and the outbox.
 pub const DB: &str = "tododb";
-/// The Dapr pub/sub component (Kafka).
-pub const PUBSUB: &str = "pubsub";
 /// How many times a write is retried when the task changed between read and write.
 const WRITE_ATTEMPTS: usize = 3;
 
@@ -78,6 +76,8 @@ pub struct Tasks<'a> {
     pub sidecar: &'a Sidecar,
     /// The JWT `sub`.
     pub user: &'a str,
+    /// The JWT `email`, if any: where the user's email reminders go.
+    pub email: Option<&'a str>,
     /// Secret that signs list cursors.
     pub cursor_secret: &'a [u8],
 }
@@ -89,11 +89,12 @@ impl Tasks<'_> {
 
     /// Creates a task from a JSON body (REST) or tool arguments (MCP).
     pub async fn create(&self, body: &[u8]) -> Result<Task, ApiError> {
-        let task = validate_create(body, Uuid::new_v4(), self.user, Utc::now())?;
+        let mut task = validate_create(body, Uuid::new_v4(), self.user, Utc::now())?;
+        task.attach_email(self.email)?;
         let outbox = events_for_change(Change::Created, None, &task)?;
         let stored = decode::task(&self.run(&sql::insert_task(&task, &outbox)).await?)?
             .ok_or_else(|| ApiError::Internal("new task id already taken".into()))?;
-        drain_once(self.sidecar).await;
+        drain_once(self.sidecar, DB, "task-api").await;
         Ok(stored)
     }
 
@@ -127,14 +128,15 @@ impl Tasks<'_> {
                     current.version
                 ))));
             }
-            let next = current.apply_update(patch, Utc::now())?;
+            let mut next = current.apply_update(patch, Utc::now())?;
+            next.attach_email(self.email)?;
             if !next.content_differs(&current) {
                 return Ok(current);
             }
             let outbox = events_for_change(Change::Updated, Some(&current), &next)?;
             if let Some(stored) = decode::task(&self.run(&sql::update_task(&next, &outbox)).await?)?
             {
-                drain_once(self.sidecar).await;
+                drain_once(self.sidecar, DB, "task-api").await;
                 return Ok(stored);
             }
         }
@@ -150,7 +152,7 @@ impl Tasks<'_> {
             let outbox = events_for_change(Change::Deleted, Some(&current), &current)?;
             let st = sql::delete_task(self.user, id, current.version, &outbox);
             if decode::task(&self.run(&st).await?)?.is_some() {
-                drain_once(self.sidecar).await;
+                drain_once(self.sidecar, DB, "task-api").await;
                 return Ok(());
             }
         }
@@ -175,55 +177,4 @@ impl Tasks<'_> {
             UpdateTask::from_value(&json!({ "reminders": reminders, "version": current.version }))?;
         self.update(id, &patch).await
     }
-}
-
-/// Publishes claimed outbox rows in order, one key at a time, and marks what went out. Answers
-/// how many were published; a row whose publish failed is released for the next drain.
-pub async fn drain_once(sidecar: &Sidecar) -> usize {
-    match drain(sidecar).await {
-        Ok(n) => n,
-        Err(e) => {
-            eprintln!("task-api: outbox drain: {e:?}; the timer drains again");
-            0
-        }
-    }
-}
-
-async fn drain(sidecar: &Sidecar) -> Result<usize, ApiError> {
-    let st = sql::claim_outbox(100, 30);
-    let batch = decode::outbox_batch(&sidecar.query(DB, &st.sql, &st.params).await?)?;
-    let (mut published, mut released) = (Vec::new(), Vec::new());
-    let mut failed_keys: Vec<(String, String)> = Vec::new();
-    for row in &batch {
-        let key = (row.topic.clone(), row.partition_key.clone());
-        if failed_keys.contains(&key) {
-            released.push(row.id);
-            continue;
-        }
-        let body =
-            serde_json::to_vec(&row.payload).map_err(|e| ApiError::Internal(e.to_string()))?;
-        match sidecar
-            .publish(PUBSUB, &row.topic, &body, Some(&row.partition_key))
-            .await
-        {
-            Ok(()) => published.push(row.id),
-            Err(e) => {
-                eprintln!(
-                    "task-api: publish of outbox row {} to {} failed: {e}",
-                    row.id, row.topic
-                );
-                failed_keys.push(key);
-                released.push(row.id);
-            }
-        }
-    }
-    for (ids, st) in [
-        (&published, sql::mark_published(&published)),
-        (&released, sql::release_outbox(&released)),
-    ] {
-        if !ids.is_empty() {
-            decode::count(&sidecar.query(DB, &st.sql, &st.params).await?)?;
-        }
-    }
-    Ok(published.len())
 }

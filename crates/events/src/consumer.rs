@@ -1,12 +1,13 @@
 //! The consumer path: unwrap, check the version policy, validate, deserialise, decide.
 
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use crate::envelope::{unwrap, CloudEventInfo};
 use crate::event::Event;
-use crate::schema::{validate, ValidationError};
-use crate::stats::{count_accepted, report_drop, report_mismatch};
-use crate::version::{check_version, VersionError, VersionStatus};
+use crate::schema::{EventSchema, ValidationError};
+use crate::stats::{count_accepted, log_drop, report_mismatch};
+use crate::version::{VersionError, VersionStatus};
 
 /// What to answer Dapr for a delivered event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,69 +90,109 @@ impl DecodeError {
 
 /// Decodes a delivery body (a CloudEvent 1.0 envelope with `data` as an object or a JSON
 /// string, or with `data_base64`; or a bare event) into `E`, applying the version policy and
-/// the schema. Version mismatches and drops are counted and logged to stderr.
+/// the schema of `E`'s topic. Version mismatches and drops are counted and logged to stderr.
 pub fn decode<E: Event>(body: &[u8]) -> Result<Decoded<E>, DecodeError> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(value) => decode_value(value),
-        Err(e) => {
-            let error = DecodeError::NotJson(e.to_string());
-            report_drop(E::TOPIC, "-", &error.to_string());
-            Err(error)
-        }
-    }
+    EventSchema::of(E::TOPIC).decode(body)
 }
 
 /// [`decode`] for a body already parsed, e.g. the `event` of a bulk-subscribe entry.
 pub fn decode_value<E: Event>(body: Value) -> Result<Decoded<E>, DecodeError> {
-    let ce_id = body.get("id").and_then(Value::as_str).map(str::to_owned);
-    let (event, cloud_event) = match unwrap(body) {
-        Ok(parts) => parts,
-        Err(reason) => {
-            let error = DecodeError::Envelope(reason);
-            report_drop(
-                E::TOPIC,
-                ce_id.as_deref().unwrap_or("-"),
-                &error.to_string(),
-            );
-            return Err(error);
-        }
-    };
-    let event_id = event
-        .get("event_id")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .or(ce_id)
-        .unwrap_or_else(|| "-".to_owned());
-    match check_and_parse::<E>(&event) {
-        Ok((parsed, version)) => {
-            count_accepted();
-            if version.is_mismatch() {
-                let found = event["schema_version"].as_str().unwrap_or("?");
-                report_mismatch(E::TOPIC, &event_id, found);
-            }
-            Ok(Decoded {
-                event: parsed,
-                version,
-                cloud_event,
-            })
-        }
-        Err(error) => {
-            report_drop(E::TOPIC, &event_id, &error.to_string());
-            Err(error)
-        }
-    }
+    EventSchema::of(E::TOPIC).decode_value(body)
 }
 
-fn check_and_parse<E: Event>(event: &Value) -> Result<(E, VersionStatus), DecodeError> {
-    let version = match event.get("schema_version") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(text)) => Some(text.as_str()),
-        Some(other) => return Err(VersionError::Invalid(other.to_string()).into()),
-    };
-    let status = check_version(E::TOPIC, version)?;
-    validate(E::TOPIC, event)?;
-    let parsed = E::deserialize(event).map_err(|e| DecodeError::Deserialize(e.to_string()))?;
-    Ok((parsed, status))
+/// The consumer path, shared by the embedded topics ([`decode`]) and by any schema a caller
+/// supplies ([`EventSchema::new`]): one code path, whichever schema it is built with.
+impl EventSchema {
+    /// [`decode`] as a consumer built with this schema: unwrap the envelope, apply this schema's
+    /// version policy ([`EventSchema::check_version`]) and the schema, deserialise into `E`
+    /// (unknown fields are ignored); count and log mismatches and drops.
+    pub fn decode<E: DeserializeOwned>(&self, body: &[u8]) -> Result<Decoded<E>, DecodeError> {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(value) => self.decode_value(value),
+            Err(e) => {
+                let error = DecodeError::NotJson(e.to_string());
+                log_drop(self.name(), "-", &error.to_string());
+                Err(error)
+            }
+        }
+    }
+
+    /// [`EventSchema::decode`] for a body already parsed.
+    pub fn decode_value<E: DeserializeOwned>(
+        &self,
+        body: Value,
+    ) -> Result<Decoded<E>, DecodeError> {
+        self.consume(body, |event| {
+            serde_json::from_value(event).map_err(|e| DecodeError::Deserialize(e.to_string()))
+        })
+    }
+
+    /// The consumer's decision without a Rust type: the same path as [`EventSchema::decode`]
+    /// (envelope, version policy, schema, counting and logging), answering the event object as
+    /// received (unknown fields kept). This is what a consumer built with this schema accepts.
+    pub fn accept(&self, body: Value) -> Result<Decoded<Value>, DecodeError> {
+        self.consume(body, Ok)
+    }
+
+    /// The version policy, then the schema, applied to an event object (no envelope).
+    pub fn check(&self, event: &Value) -> Result<VersionStatus, DecodeError> {
+        let version = match event.get("schema_version") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) => Some(text.as_str()),
+            Some(other) => return Err(VersionError::Invalid(other.to_string()).into()),
+        };
+        let status = self.check_version(version)?;
+        self.validate(event)?;
+        Ok(status)
+    }
+
+    fn consume<T>(
+        &self,
+        body: Value,
+        parse: impl FnOnce(Value) -> Result<T, DecodeError>,
+    ) -> Result<Decoded<T>, DecodeError> {
+        let ce_id = body.get("id").and_then(Value::as_str).map(str::to_owned);
+        let (event, cloud_event) = match unwrap(body) {
+            Ok(parts) => parts,
+            Err(reason) => {
+                let error = DecodeError::Envelope(reason);
+                let id = ce_id.as_deref().unwrap_or("-");
+                log_drop(self.name(), id, &error.to_string());
+                return Err(error);
+            }
+        };
+        let event_id = event
+            .get("event_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or(ce_id)
+            .unwrap_or_else(|| "-".to_owned());
+        let found = event
+            .get("schema_version")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_owned();
+        match self
+            .check(&event)
+            .and_then(|version| Ok((parse(event)?, version)))
+        {
+            Ok((parsed, version)) => {
+                count_accepted();
+                if version.is_mismatch() {
+                    report_mismatch(self.name(), &event_id, &found, self.version());
+                }
+                Ok(Decoded {
+                    event: parsed,
+                    version,
+                    cloud_event,
+                })
+            }
+            Err(error) => {
+                log_drop(self.name(), &event_id, &error.to_string());
+                Err(error)
+            }
+        }
+    }
 }
 
 /// Decodes `body` and, if accepted, runs `process` on it; the result is the answer for Dapr.
@@ -166,14 +207,16 @@ pub fn handle<E: Event>(body: &[u8], process: impl FnOnce(Decoded<E>) -> Decisio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{counters, ReminderEvent, TaskEvent, TaskEventType, TaskUpdate};
+    use crate::{
+        counters, ReminderEvent, SchemaError, TaskEvent, TaskEventType, TaskUpdate, Topic,
+    };
     use base64::Engine;
 
-    const SEED: &str =
-        include_str!("../../../contracts/events/examples/task-events/valid/seed-task-created.json");
+    const EXAMPLE: &str =
+        include_str!("../../../contracts/events/examples/task-events/valid/task-created-optional-fields-null.json");
 
-    fn seed() -> Value {
-        serde_json::from_str(SEED).unwrap()
+    fn example() -> Value {
+        serde_json::from_str(EXAMPLE).unwrap()
     }
 
     fn cloud_event(data_field: &str, data: Value) -> Vec<u8> {
@@ -193,7 +236,7 @@ mod tests {
     }
 
     fn with_version(version: &str) -> Vec<u8> {
-        let mut event = seed();
+        let mut event = example();
         event["schema_version"] = json!(version);
         serde_json::to_vec(&event).unwrap()
     }
@@ -214,7 +257,7 @@ mod tests {
 
     #[test]
     fn bare_event() {
-        let decoded = decode::<TaskEvent>(SEED.as_bytes()).unwrap();
+        let decoded = decode::<TaskEvent>(EXAMPLE.as_bytes()).unwrap();
         assert_eq!(decoded.event.event_type, TaskEventType::Created);
         assert_eq!(decoded.event.task_data.recurrence_id, None);
         assert_eq!(decoded.version, VersionStatus::Current);
@@ -224,7 +267,7 @@ mod tests {
 
     #[test]
     fn cloud_event_with_object_data() {
-        let decoded = decode::<TaskEvent>(&cloud_event("data", seed())).unwrap();
+        let decoded = decode::<TaskEvent>(&cloud_event("data", example())).unwrap();
         assert_eq!(decoded.event.user_id, "user-42");
         let ce = decoded.cloud_event.unwrap();
         assert_eq!(ce.id.as_deref(), Some("ce-1"));
@@ -237,13 +280,13 @@ mod tests {
 
     #[test]
     fn cloud_event_with_string_data() {
-        let decoded = decode::<TaskEvent>(&cloud_event("data", json!(SEED))).unwrap();
+        let decoded = decode::<TaskEvent>(&cloud_event("data", json!(EXAMPLE))).unwrap();
         assert_eq!(decoded.event.task_data.title, "Buy milk");
     }
 
     #[test]
     fn cloud_event_with_base64_data() {
-        let encoded = base64::engine::general_purpose::STANDARD.encode(SEED);
+        let encoded = base64::engine::general_purpose::STANDARD.encode(EXAMPLE);
         let decoded = decode::<TaskEvent>(&cloud_event("data_base64", json!(encoded))).unwrap();
         assert_eq!(decoded.event.task_data.title, "Buy milk");
         assert!(decoded.cloud_event.is_some());
@@ -263,7 +306,7 @@ mod tests {
                 json!(base64::engine::general_purpose::STANDARD.encode("x")),
             ),
             cloud_event("other", json!(null)),
-            serde_json::to_vec(&json!({"specversion": "2.0", "data": seed()})).unwrap(),
+            serde_json::to_vec(&json!({"specversion": "2.0", "data": example()})).unwrap(),
         ];
         for body in cases {
             let before = counters().dropped;
@@ -314,7 +357,7 @@ mod tests {
             matches!(error, DecodeError::Version(VersionError::Invalid(_))),
             "{error}"
         );
-        let mut event = seed();
+        let mut event = example();
         event["schema_version"] = json!(1);
         let error = decode_value::<TaskEvent>(event.clone()).unwrap_err();
         assert!(
@@ -331,7 +374,7 @@ mod tests {
 
     #[test]
     fn invalid_event_is_dropped_naming_the_field() {
-        let mut event = seed();
+        let mut event = example();
         event["task_data"]["title"] = json!("");
         let Err(DecodeError::Invalid(error)) = decode_value::<TaskEvent>(event) else {
             panic!("an invalid event was accepted");
@@ -341,7 +384,7 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_ignored() {
-        let mut event = seed();
+        let mut event = example();
         event["schema_version"] = json!("1.1.0");
         event["source_channel"] = json!("mcp");
         event["task_data"]["estimate_minutes"] = json!(25);
@@ -354,13 +397,13 @@ mod tests {
 
     #[test]
     fn event_for_another_topic_is_dropped() {
-        assert!(decode::<ReminderEvent>(SEED.as_bytes()).is_err());
-        assert!(decode::<TaskUpdate>(SEED.as_bytes()).is_err());
+        assert!(decode::<ReminderEvent>(EXAMPLE.as_bytes()).is_err());
+        assert!(decode::<TaskUpdate>(EXAMPLE.as_bytes()).is_err());
     }
 
     #[test]
     fn handle_runs_the_processor_only_for_accepted_events() {
-        let decision = handle::<TaskEvent>(SEED.as_bytes(), |decoded| {
+        let decision = handle::<TaskEvent>(EXAMPLE.as_bytes(), |decoded| {
             assert_eq!(decoded.event.task_data.title, "Buy milk");
             Decision::Retry
         });
@@ -369,5 +412,186 @@ mod tests {
             panic!("processor called for a dropped event")
         });
         assert_eq!(decision, Decision::Drop);
+    }
+
+    #[test]
+    fn optional_fields_absent_or_null_decode_to_their_defaults() {
+        let full = example();
+        let mut absent = full.clone();
+        let data = absent["task_data"].as_object_mut().unwrap();
+        data.retain(|k, _| ["title", "completed", "priority"].contains(&k.as_str()));
+        let mut null = absent.clone();
+        for key in [
+            "description",
+            "tags",
+            "due_date",
+            "timezone",
+            "recurrence",
+            "reminders",
+            "recurrence_id",
+            "parent_task_id",
+            "created_at",
+            "updated_at",
+        ] {
+            null["task_data"][key] = Value::Null;
+        }
+        for event in [absent, null] {
+            let data = decode_value::<TaskEvent>(event.clone())
+                .unwrap()
+                .event
+                .task_data;
+            assert_eq!(data.title, "Buy milk");
+            assert!(data.tags.is_empty() && data.reminders.is_empty(), "{event}");
+            assert_eq!((data.created_at, data.updated_at), (None, None));
+            assert_eq!((data.description, data.due_date), (None, None));
+            assert_eq!((data.timezone, data.recurrence), (None, None));
+            assert_eq!((data.recurrence_id, data.parent_task_id), (None, None));
+        }
+    }
+
+    #[test]
+    fn a_required_field_missing_is_dropped_naming_it() {
+        for field in ["title", "completed", "priority"] {
+            let mut event = example();
+            event["task_data"].as_object_mut().unwrap().remove(field);
+            let Err(DecodeError::Invalid(error)) = decode_value::<TaskEvent>(event) else {
+                panic!("an event without task_data.{field} was accepted");
+            };
+            assert!(
+                error.has(&format!("/task_data/{field}"), "required"),
+                "{error}"
+            );
+        }
+    }
+
+    /// The task-events schema with `patch` applied to its `task_data` and version `version`.
+    fn schema_with(version: &str, patch: impl FnOnce(&mut Value)) -> EventSchema {
+        let mut doc: Value = serde_json::from_str(Topic::TaskEvents.schema_json()).unwrap();
+        doc["x-schema-version"] = json!(version);
+        patch(&mut doc["$defs"]["task_data"]);
+        EventSchema::new(format!("task-events@{version}"), &doc).unwrap()
+    }
+
+    #[test]
+    fn a_consumer_can_be_built_with_another_schema() {
+        let v1_1 = schema_with("1.1.0", |data| {
+            data["properties"]["assignee"] =
+                json!({"type": ["string", "null"], "description": "x"});
+        });
+        assert_eq!(
+            (v1_1.name(), v1_1.version()),
+            ("task-events@1.1.0", "1.1.0")
+        );
+        // a 1.1 consumer accepts a 1.0 event (older MINOR) ...
+        let old = v1_1.accept(example()).unwrap();
+        assert_eq!(old.version, VersionStatus::OlderMinor);
+        assert_eq!(old.event, example(), "the event as received");
+        // ... and a 1.1 event, typed, ignoring what its type does not know
+        let mut new = example();
+        new["schema_version"] = json!("1.1.0");
+        new["task_data"]["assignee"] = json!("user-456");
+        let decoded = v1_1.decode_value::<TaskEvent>(new.clone()).unwrap();
+        assert_eq!(decoded.version, VersionStatus::Current);
+        assert_eq!(v1_1.accept(new.clone()).unwrap().event, new);
+        // its schema applies: an assignee that is not a string is dropped
+        new["task_data"]["assignee"] = json!(7);
+        let Err(DecodeError::Invalid(error)) = v1_1.accept(new) else {
+            panic!("an invalid 1.1 event was accepted");
+        };
+        assert!(error.has("/task_data/assignee", "type"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid task-events@1.1.0 event"),
+            "{error}"
+        );
+
+        // a 2.0 consumer drops a 1.0 event for its MAJOR, before looking at it
+        let v2 = schema_with("2.0.0", |_| {});
+        let error = v2.accept(example()).unwrap_err();
+        assert!(
+            matches!(&error, DecodeError::Version(VersionError::UnknownMajor { known, .. }) if known == "2.0.0"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_embedded_path_is_the_same_path() {
+        let embedded = EventSchema::of(Topic::TaskEvents);
+        assert_eq!(
+            (embedded.name(), embedded.version()),
+            ("task-events", "1.0.0")
+        );
+        let doc: Value = serde_json::from_str(Topic::TaskEvents.schema_json()).unwrap();
+        let built = EventSchema::new("task-events", &doc).unwrap();
+        for body in [example(), with_version_value("2.0.0"), json!({"x": 1})] {
+            let a = embedded
+                .accept(body.clone())
+                .map(|d| d.version)
+                .map_err(|e| e.to_string());
+            let b = built
+                .accept(body.clone())
+                .map(|d| d.version)
+                .map_err(|e| e.to_string());
+            let c = decode_value::<TaskEvent>(body)
+                .map(|d| d.version)
+                .map_err(|e| e.to_string());
+            assert_eq!(a, b);
+            assert_eq!(a, c);
+        }
+    }
+
+    fn with_version_value(version: &str) -> Value {
+        let mut event = example();
+        event["schema_version"] = json!(version);
+        event
+    }
+
+    #[test]
+    fn unusable_schemas_are_errors() {
+        let no_version = json!({"type": "object"});
+        assert!(matches!(
+            EventSchema::new("x", &no_version),
+            Err(SchemaError::MissingVersion { .. })
+        ));
+        let bad_version = json!({"type": "object", "x-schema-version": "1.0"});
+        assert!(matches!(
+            EventSchema::new("x", &bad_version),
+            Err(SchemaError::BadVersion { .. })
+        ));
+        let broken = json!({"type": 12, "x-schema-version": "1.0.0"});
+        assert!(matches!(
+            EventSchema::new("x", &broken),
+            Err(SchemaError::Compile { .. })
+        ));
+    }
+
+    #[test]
+    fn the_seeds_events_are_consumed_as_written() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../contracts/events/examples/task-events"
+        );
+        let read = |name: &str| std::fs::read(format!("{dir}/{name}")).unwrap();
+        for name in [
+            "valid/seed-contract-test-task-created.json",
+            "valid/seed-integration-test-task-created.json",
+        ] {
+            let decoded = decode::<TaskEvent>(&read(name)).unwrap();
+            assert_eq!(decoded.version, VersionStatus::Current, "{name}");
+        }
+        let newer =
+            decode::<TaskEvent>(&read("valid/seed-schema-evolution-1.1.0-task-created.json"));
+        assert_eq!(newer.unwrap().version, VersionStatus::NewerMinor);
+        for name in [
+            "invalid/seed-contract-test-missing-required-fields.json",
+            "invalid/seed-schema-evolution-2.0.0-task-created.json",
+        ] {
+            assert_eq!(
+                handle::<TaskEvent>(&read(name), |_| Decision::Success),
+                Decision::Drop,
+                "{name}"
+            );
+        }
     }
 }

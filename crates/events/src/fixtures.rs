@@ -28,7 +28,7 @@ pub(crate) fn task_data() -> TaskData {
         reminders: vec![reminder()],
         recurrence_id: None,
         parent_task_id: None,
-        created_at: "2026-05-01T08:00:00Z".into(),
-        updated_at: "2026-05-01T08:00:00Z".into(),
+        created_at: Some("2026-05-01T08:00:00Z".into()),
+        updated_at: Some("2026-05-01T08:00:00Z".into()),
     }
 }

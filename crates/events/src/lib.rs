@@ -11,6 +11,13 @@
 //!   accepts any MINOR/PATCH of the known MAJOR (ignoring unknown fields), refuses an unknown
 //!   MAJOR, a missing or invalid version and any schema violation, and counts and logs version
 //!   mismatches and drops ([`counters`]). Answer Dapr with [`Decision::dapr_reply`].
+//! - **Any schema**: [`EventSchema`] is the compiled schema both paths apply; the embedded ones
+//!   are [`EventSchema::of`], and [`EventSchema::new`] builds one from another schema document
+//!   (an older or newer release), whose [`EventSchema::accept`] / [`EventSchema::decode`] run the
+//!   same consumer path as a consumer built with that schema. `todo-contracts accepts` uses it.
+//!
+//! Optional fields decode to a documented default when absent or `null` (`None`, or an empty
+//! list); producers still send every field they know.
 //!
 //! The Rust types, the WIT records in `wit/events.wit` and the JSON Schemas are kept in step by
 //! the `agreement` test.
@@ -39,7 +46,7 @@ pub use producer::{
     EncodeError,
 };
 pub use reminder_event::ReminderEvent;
-pub use schema::{validate, ValidationError, Violation};
+pub use schema::{validate, EventSchema, SchemaError, ValidationError, Violation};
 pub use stats::{counters, report_drop, Counters};
 pub use task_event::{TaskData, TaskEvent};
 pub use task_update::{TaskUpdate, TaskView};

@@ -31,16 +31,24 @@ pub struct ReminderEvent {
     pub channel: Channel,
     /// State of the reminder after this event.
     pub state: ReminderState,
-    /// Title of the task, for the notification text.
+    /// Title of the task, for the notification text. Default `None`: not given.
+    #[serde(default)]
     pub task_title: Option<String>,
-    /// Due date of the task (RFC 3339 UTC instant), for the notification text.
+    /// Due date of the task (RFC 3339 UTC instant), for the notification text. Default `None`:
+    /// no due date.
+    #[serde(default)]
     pub due_date: Option<String>,
+    /// Recipient address for channel `email` (the `email` claim of the user's JWT). Default
+    /// `None`: another channel, or no address known.
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 impl ReminderEvent {
     /// A new event about `reminder` of task `task_id`, with a fresh v4 `event_id`, `timestamp`
     /// now, the current `schema_version` and the state that `event_type` implies
-    /// ([`ReminderEventType::default_state`]). `task_title` and `due_date` start as `None`.
+    /// ([`ReminderEventType::default_state`]). `task_title`, `due_date` and `email` start as
+    /// `None`: a producer that knows them sets them.
     pub fn new(
         event_type: ReminderEventType,
         user_id: impl Into<String>,
@@ -60,6 +68,7 @@ impl ReminderEvent {
             state: event_type.default_state(),
             task_title: None,
             due_date: None,
+            email: None,
         }
     }
 }

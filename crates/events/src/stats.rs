@@ -33,17 +33,22 @@ pub(crate) fn count_accepted() {
 }
 
 /// Counts and logs (stderr) an accepted event whose version differs from the known one.
-pub(crate) fn report_mismatch(topic: Topic, event_id: &str, found: &str) {
+/// `schema` is the schema's name (the topic name for the embedded schemas).
+pub(crate) fn report_mismatch(schema: &str, event_id: &str, found: &str, known: &str) {
     VERSION_MISMATCHES.fetch_add(1, Ordering::Relaxed);
     eprintln!(
-        "todo-events: version-mismatch topic={topic} event_id={event_id} schema_version={found} known={}",
-        topic.schema_version()
+        "todo-events: version-mismatch topic={schema} event_id={event_id} schema_version={found} known={known}"
     );
 }
 
 /// Counts and logs (stderr) a dropped event. The decoder calls it for every event it refuses;
 /// call it too when the application itself answers DROP, with the reason.
 pub fn report_drop(topic: Topic, event_id: &str, reason: &str) {
+    log_drop(topic.name(), event_id, reason);
+}
+
+/// [`report_drop`] for a schema named `schema` (the topic name for the embedded schemas).
+pub(crate) fn log_drop(schema: &str, event_id: &str, reason: &str) {
     DROPPED.fetch_add(1, Ordering::Relaxed);
-    eprintln!("todo-events: drop topic={topic} event_id={event_id} reason={reason}");
+    eprintln!("todo-events: drop topic={schema} event_id={event_id} reason={reason}");
 }

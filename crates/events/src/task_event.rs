@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::event::{Event, Topic};
 use crate::producer::{new_event_id, timestamp_now};
-use crate::types::{Priority, TaskEventType, TaskReminder};
+use crate::types::{null_as_default, Priority, TaskEventType, TaskReminder};
 
 /// An event on the `task-events` topic (schema `task-events.schema.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,35 +48,55 @@ impl TaskEvent {
 }
 
 /// A task as stored by the task API: the `task_data` of a [`TaskEvent`].
+///
+/// Required: `title`, `completed`, `priority` (the seed's v1.0.0 core). Every other field is
+/// optional: absent or `null` in an event, it decodes as its default, named on the field. Producers
+/// set every field they know (the task API always sends all of them, `created_at` and
+/// `updated_at` included); `None` is sent as `null`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct TaskData {
-    /// Title, 1 to 200 characters.
+    /// Title, 1 to 200 characters. Required.
     pub title: String,
-    /// Description, at most 4000 characters.
+    /// Description, at most 4000 characters. Default `None`: no description.
+    #[serde(default)]
     pub description: Option<String>,
-    /// Whether the task is done.
+    /// Whether the task is done. Required.
     pub completed: bool,
-    /// Priority.
+    /// Priority. Required.
     pub priority: Priority,
-    /// Tags, each 1 to 50 characters, at most 20, no duplicates.
+    /// Tags, each 1 to 50 characters, at most 20, no duplicates. Default empty: no tags.
+    #[serde(default, deserialize_with = "null_as_default")]
+    #[cfg_attr(feature = "schemars", schemars(with = "Option<Vec<String>>"))]
     pub tags: Vec<String>,
-    /// Due date: RFC 3339 UTC instant.
+    /// Due date: RFC 3339 UTC instant. Default `None`: no due date.
+    #[serde(default)]
     pub due_date: Option<String>,
-    /// IANA time zone name the due date was set in, e.g. `Europe/Berlin`.
+    /// IANA time zone name the due date was set in, e.g. `Europe/Berlin`. Default `None`: not
+    /// given (consumers that need one use UTC).
+    #[serde(default)]
     pub timezone: Option<String>,
-    /// RFC 5545 RRULE value without the `RRULE:` prefix, e.g. `FREQ=WEEKLY;BYDAY=MO`.
+    /// RFC 5545 RRULE value without the `RRULE:` prefix, e.g. `FREQ=WEEKLY;BYDAY=MO`. Default
+    /// `None`: a one-off task.
+    #[serde(default)]
     pub recurrence: Option<String>,
-    /// Reminders of the task.
+    /// Reminders of the task. Default empty: no reminders.
+    #[serde(default, deserialize_with = "null_as_default")]
+    #[cfg_attr(feature = "schemars", schemars(with = "Option<Vec<TaskReminder>>"))]
     pub reminders: Vec<TaskReminder>,
-    /// Id of the recurring series shared by all occurrences; `None` for a one-off task.
+    /// Id of the recurring series shared by all occurrences. Default `None`: a one-off task.
+    #[serde(default)]
     pub recurrence_id: Option<Uuid>,
-    /// Id of the occurrence this one was rolled forward from.
+    /// Id of the occurrence this one was rolled forward from. Default `None`: the first
+    /// occurrence, or a one-off task.
+    #[serde(default)]
     pub parent_task_id: Option<Uuid>,
-    /// When the task was created: RFC 3339 UTC instant.
-    pub created_at: String,
-    /// When the task was last changed: RFC 3339 UTC instant.
-    pub updated_at: String,
+    /// When the task was created: RFC 3339 UTC instant. Default `None`: not given.
+    #[serde(default)]
+    pub created_at: Option<String>,
+    /// When the task was last changed: RFC 3339 UTC instant. Default `None`: not given.
+    #[serde(default)]
+    pub updated_at: Option<String>,
 }
 
 impl Event for TaskEvent {

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use crate::event::{Event, Topic};
 use crate::producer::{new_event_id, timestamp_now};
 use crate::task_event::TaskData;
-use crate::types::{Priority, TaskEventType, TaskReminder};
+use crate::types::{null_as_default, whole_number, Priority, TaskEventType, TaskReminder};
 
 /// An event on the `task-updates` topic (schema `task-updates.schema.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,9 +25,11 @@ pub struct TaskUpdate {
     /// Id of the task; the Kafka partition key.
     pub task_id: Uuid,
     /// Version of the task this update shows, increasing with every change of the task; a UI
-    /// ignores an update whose sequence is not greater than the one it has.
+    /// ignores an update whose sequence is not greater than the one it has. At most 2^53 - 1.
+    #[serde(deserialize_with = "whole_number")]
     pub sequence: u64,
-    /// The task after the change; `None` for `task.deleted`.
+    /// The task after the change. Default `None`: `task.deleted`.
+    #[serde(default)]
     pub task: Option<TaskView>,
 }
 
@@ -54,31 +56,43 @@ impl TaskUpdate {
 }
 
 /// A task as the UI shows it: the `task` of a [`TaskUpdate`].
+///
+/// Required: `id`, `title`, `completed`, `priority`. Every other field is optional: absent or
+/// `null`, it decodes as its default, named on the field. The task API sends every field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct TaskView {
-    /// Id of the task (equal to the update's `task_id`).
+    /// Id of the task (equal to the update's `task_id`). Required.
     pub id: Uuid,
-    /// Title, 1 to 200 characters.
+    /// Title, 1 to 200 characters. Required.
     pub title: String,
-    /// Description, at most 4000 characters.
+    /// Description, at most 4000 characters. Default `None`: no description.
+    #[serde(default)]
     pub description: Option<String>,
-    /// Whether the task is done.
+    /// Whether the task is done. Required.
     pub completed: bool,
-    /// Priority.
+    /// Priority. Required.
     pub priority: Priority,
-    /// Tags.
+    /// Tags. Default empty: no tags.
+    #[serde(default, deserialize_with = "null_as_default")]
+    #[cfg_attr(feature = "schemars", schemars(with = "Option<Vec<String>>"))]
     pub tags: Vec<String>,
-    /// Due date: RFC 3339 UTC instant.
+    /// Due date: RFC 3339 UTC instant. Default `None`: no due date.
+    #[serde(default)]
     pub due_date: Option<String>,
-    /// IANA time zone name to show the due date in.
+    /// IANA time zone name to show the due date in. Default `None`: not given.
+    #[serde(default)]
     pub timezone: Option<String>,
-    /// RFC 5545 RRULE value.
+    /// RFC 5545 RRULE value. Default `None`: a one-off task.
+    #[serde(default)]
     pub recurrence: Option<String>,
-    /// Reminders of the task.
+    /// Reminders of the task. Default empty: no reminders.
+    #[serde(default, deserialize_with = "null_as_default")]
+    #[cfg_attr(feature = "schemars", schemars(with = "Option<Vec<TaskReminder>>"))]
     pub reminders: Vec<TaskReminder>,
-    /// When the task was last changed: RFC 3339 UTC instant.
-    pub updated_at: String,
+    /// When the task was last changed: RFC 3339 UTC instant. Default `None`: not given.
+    #[serde(default)]
+    pub updated_at: Option<String>,
 }
 
 impl TaskView {

@@ -1,7 +1,59 @@
 //! Enums and records shared by several events.
+//!
+//! Optional fields (absent from the schema's `required`) carry `#[serde(default)]`: an event
+//! without them decodes with the documented default (`None`, or an empty list). In the schemas
+//! every optional field may also be `null`, which means the same as absent; lists therefore use
+//! [`null_as_default`] so that `null` decodes as the empty list.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
+
+/// Deserialises an optional field that may be `null`: `null` becomes `T::default()` (the empty
+/// list for a `Vec`), like an absent field with `#[serde(default)]`.
+pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// Deserialises an integer field the way JSON Schema counts integers: any JSON number without a
+/// fractional part (`30`, and also `30.0`, which a Python producer sends for a float), within
+/// the range of `T`.
+pub(crate) fn whole_number<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    let number = serde_json::Number::deserialize(deserializer)?;
+    to_whole(&number).map_err(serde::de::Error::custom)
+}
+
+/// [`whole_number`] for an optional field: `null` is `None`.
+pub(crate) fn optional_whole_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    match Option::<serde_json::Number>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(number) => to_whole(&number)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+fn to_whole<T: TryFrom<u64>>(number: &serde_json::Number) -> Result<T, String> {
+    let whole = number.as_u64().or_else(|| {
+        let f = number.as_f64()?;
+        // 2^64 as f64; every smaller whole f64 converts exactly.
+        (f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f)).then_some(f as u64)
+    });
+    whole
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| format!("{number} is not a whole number in range"))
+}
 
 /// Kind of change to a task: `event_type` of `task-events` and `task-updates`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -137,6 +189,9 @@ pub enum ReminderState {
     Sent,
     /// `failed`: delivery finally failed.
     Failed,
+    /// `missed`: not delivered, because the reminder's time had passed longer ago than the
+    /// notification service's grace period when the reminder reached it.
+    Missed,
 }
 
 impl ReminderState {
@@ -147,6 +202,7 @@ impl ReminderState {
             Self::Cancelled => "cancelled",
             Self::Sent => "sent",
             Self::Failed => "failed",
+            Self::Missed => "missed",
         }
     }
 }
@@ -159,8 +215,54 @@ pub struct TaskReminder {
     pub reminder_id: Uuid,
     /// When the reminder fires: RFC 3339 UTC instant ending in `Z`.
     pub remind_at: String,
-    /// Minutes before the due date this reminder was derived from; `None` for an absolute time.
+    /// Minutes before the due date this reminder was derived from (0 to 525600); optional,
+    /// default `None`: a reminder at an absolute time.
+    #[serde(default, deserialize_with = "optional_whole_number")]
     pub offset_minutes: Option<u32>,
     /// Delivery channel.
     pub channel: Channel,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn integers_are_read_as_json_schema_counts_them() {
+        let read = |v: serde_json::Value| serde_json::from_value::<TaskReminder>(v);
+        let reminder = |offset: serde_json::Value| {
+            json!({"reminder_id": "9a2e1b0c-7d4f-4e8a-b1c2-3d4e5f607182",
+                   "remind_at": "2026-05-02T06:30:00Z", "channel": "email", "offset_minutes": offset})
+        };
+        for (offset, expected) in [
+            (json!(30), Some(30)),
+            (json!(30.0), Some(30)),
+            (json!(525600.0), Some(525_600)),
+            (json!(null), None),
+        ] {
+            assert_eq!(
+                read(reminder(offset.clone())).unwrap().offset_minutes,
+                expected,
+                "{offset}"
+            );
+        }
+        for bad in [
+            json!(30.5),
+            json!(-1),
+            json!(-1.0),
+            json!(4294967296u64),
+            json!(1e30),
+            json!("30"),
+        ] {
+            assert!(read(reminder(bad.clone())).is_err(), "{bad}");
+        }
+        let mut absent = reminder(json!(1));
+        absent.as_object_mut().unwrap().remove("offset_minutes");
+        assert_eq!(read(absent).unwrap().offset_minutes, None);
+        assert_eq!(
+            to_whole::<u64>(&serde_json::Number::from(u64::MAX)),
+            Ok(u64::MAX)
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! The version policy: which `schema_version`s a consumer accepts.
 
 use crate::event::Topic;
+use crate::schema::EventSchema;
 
 /// How an accepted event's `schema_version` relates to the version this build knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +35,8 @@ pub enum VersionError {
     UnknownMajor {
         /// The event's version.
         found: String,
-        /// The version this build knows.
-        known: &'static str,
+        /// The version the consumer knows (its schema's `x-schema-version`).
+        known: String,
     },
 }
 
@@ -84,14 +85,26 @@ impl SemVer {
 /// Applies the version policy of `topic` to an event's `schema_version`: any MINOR/PATCH of the
 /// known MAJOR is accepted; a different MAJOR or a missing/invalid version is refused.
 pub fn check_version(topic: Topic, version: Option<&str>) -> Result<VersionStatus, VersionError> {
+    EventSchema::of(topic).check_version(version)
+}
+
+impl EventSchema {
+    /// The version policy of a consumer built with this schema, applied to an event's
+    /// `schema_version`: any MINOR/PATCH of the schema's MAJOR is accepted; a different MAJOR or
+    /// a missing/invalid version is refused.
+    pub fn check_version(&self, version: Option<&str>) -> Result<VersionStatus, VersionError> {
+        policy(self.version(), version)
+    }
+}
+
+fn policy(known_text: &str, version: Option<&str>) -> Result<VersionStatus, VersionError> {
     let text = version.ok_or(VersionError::Missing)?;
     let found = SemVer::parse(text).ok_or_else(|| VersionError::Invalid(text.to_owned()))?;
-    let known_text = topic.schema_version();
-    let known = SemVer::parse(known_text).expect("known schema version is semver");
+    let known = SemVer::parse(known_text).expect("a schema's version is checked when it is built");
     if found.major != known.major {
         return Err(VersionError::UnknownMajor {
             found: text.to_owned(),
-            known: known_text,
+            known: known_text.to_owned(),
         });
     }
     Ok(match found.minor.cmp(&known.minor) {
@@ -153,7 +166,7 @@ mod tests {
     fn unknown_major_is_refused() {
         for v in ["2.0.0", "0.9.0", "10.0.0"] {
             assert!(
-                matches!(check_version(T, Some(v)), Err(VersionError::UnknownMajor { ref found, known: "1.0.0" }) if found == v),
+                matches!(check_version(T, Some(v)), Err(VersionError::UnknownMajor { ref found, ref known }) if found == v && known == "1.0.0"),
                 "{v}"
             );
         }

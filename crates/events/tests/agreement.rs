@@ -96,8 +96,86 @@ fn wit_rust_and_json_schemas_agree() {
         all.extend(disagreements(topic, &w, &r, &j));
     }
     assert!(all.is_empty(), "the sources disagree:\n{}", all.join("\n"));
-    // 7 + 13 + 4 (task-events), 12 (reminders), 8 + 11 + 4 (task-updates).
-    assert_eq!(fields, 59, "the models lost fields");
+    // 7 + 13 + 4 (task-events), 13 (reminders), 8 + 11 + 4 (task-updates).
+    assert_eq!(fields, 60, "the models lost fields");
+}
+
+/// The rule of `contracts/events/README.md`: a field that may be null may also be absent, and
+/// the other way round (WIT `option<T>`, Rust `Option<T>` or a list defaulting to empty).
+#[test]
+fn optional_fields_are_nullable_and_nullable_fields_optional() {
+    let mut optional = 0;
+    for topic in Topic::ALL {
+        for (path, fields) in json_model(&contract(topic), topic) {
+            for (name, shape) in fields {
+                assert_eq!(
+                    shape.optional, shape.nullable,
+                    "{path}.{name}: {shape} breaks the rule"
+                );
+                optional += usize::from(shape.optional);
+            }
+        }
+    }
+    // task-events: 10 in task_data + offset_minutes; reminders: task_title, due_date, email;
+    // task-updates: task, 7 in task + offset_minutes.
+    assert_eq!(optional, 11 + 3 + 9, "optional fields");
+}
+
+/// What v1.0.0 requires (`contracts/README.md`, "Required fields"): the envelope, and in a task
+/// only its core.
+#[test]
+fn required_fields_are_the_documented_core() {
+    let required = |topic: Topic, path: &str| -> Vec<String> {
+        let model = json_model(&contract(topic), topic);
+        let mut names: Vec<String> = model[path]
+            .iter()
+            .filter(|(_, shape)| !shape.optional)
+            .map(|(name, _)| name.clone())
+            .collect();
+        names.sort();
+        names
+    };
+    let envelope = [
+        "event_id",
+        "event_type",
+        "schema_version",
+        "task_id",
+        "timestamp",
+        "user_id",
+    ];
+    let with = |extra: &[&str]| {
+        let mut all: Vec<String> = envelope
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect();
+        all.sort();
+        all
+    };
+    assert_eq!(
+        required(Topic::TaskEvents, "task-events"),
+        with(&["task_data"])
+    );
+    assert_eq!(
+        required(Topic::TaskEvents, "task-events/task_data"),
+        ["completed", "priority", "title"]
+    );
+    assert_eq!(
+        required(Topic::TaskEvents, "task-events/task_data/reminders[]"),
+        ["channel", "remind_at", "reminder_id"]
+    );
+    assert_eq!(
+        required(Topic::Reminders, "reminders"),
+        with(&["channel", "remind_at", "reminder_id", "state"])
+    );
+    assert_eq!(
+        required(Topic::TaskUpdates, "task-updates"),
+        with(&["sequence"])
+    );
+    assert_eq!(
+        required(Topic::TaskUpdates, "task-updates/task"),
+        ["completed", "id", "priority", "title"]
+    );
 }
 
 #[test]
@@ -190,7 +268,7 @@ fn an_altered_wit_is_caught() {
     let text = wit_text()
         .replace("offset-minutes: option<u32>", "offset-minutes: u32")
         .replace("sequence: u64", "sequence: string")
-        .replace("        updated-at: timestamp,\n    }\n\n    /// An event on `task-updates`.", "        updated-at: timestamp,\n        pinned: bool,\n    }\n\n    /// An event on `task-updates`.");
+        .replace("        updated-at: option<timestamp>,\n    }\n\n    /// An event on `task-updates`.", "        updated-at: option<timestamp>,\n        pinned: bool,\n    }\n\n    /// An event on `task-updates`.");
     assert_ne!(text, wit_text());
     let wit = wit_model(&text, topic);
     let rust = json_model(&rust_schema(topic), topic);

@@ -1,12 +1,17 @@
 //! Every example under `contracts/events/examples/` behaves as its directory and file name say:
 //! `valid/*.json` validates and decodes; `invalid/<field>-<rule>.json` fails validation with a
-//! violation at that field for that rule, and is dropped by the decoder.
+//! violation at that field for that rule, and is dropped by the decoder. The seed's own events
+//! (`seed-*.json`, copied unchanged from `../shared/seed/phase-v-event-contracts.md`) are listed
+//! in [`SEED`] with what each must do.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use todo_events::{decode, validate, Decision, ReminderEvent, TaskEvent, TaskUpdate, Topic};
+use todo_events::{
+    decode, validate, Decision, DecodeError, ReminderEvent, TaskEvent, TaskUpdate, Topic,
+    VersionError, VersionStatus,
+};
 
 /// File-name rule suffixes and the JSON Schema keywords that may report them.
 const RULES: &[(&str, &[&str])] = &[
@@ -22,17 +27,58 @@ const RULES: &[(&str, &[&str])] = &[
     ("-not-rrule", &["pattern"]),
     ("-not-iana", &["pattern"]),
     ("-negative", &["minimum"]),
+    ("-too-large", &["maximum"]),
+    ("-not-email", &["format"]),
     ("-wrong-type", &["type"]),
 ];
 
-/// Fields the seed's "missing required fields" example lacks.
-const SEED_MISSING: &[&str] = &[
-    "/event_id",
-    "/user_id",
-    "/timestamp",
-    "/schema_version",
-    "/task_data",
+/// Every (JSON pointer, keyword) an invalid example must violate, and no other.
+type Violations = &'static [(&'static str, &'static str)];
+
+/// The seed's events in `examples/task-events/`: file stem, where in the seed it comes from, and
+/// for an invalid one every (pointer, keyword) it must violate (and no other).
+const SEED: &[(&str, &str, Violations)] = &[
+    (
+        "seed-contract-test-task-created",
+        "Contract Testing: test_task_created_event_validates (\"Should not raise\")",
+        &[],
+    ),
+    (
+        "seed-contract-test-missing-required-fields",
+        "Contract Testing: test_task_created_event_rejects_invalid",
+        &[
+            ("/event_id", "required"),
+            ("/user_id", "required"),
+            ("/timestamp", "required"),
+            ("/schema_version", "required"),
+            ("/task_id", "required"),
+            ("/task_data/completed", "required"),
+            ("/task_data/priority", "required"),
+        ],
+    ),
+    (
+        "seed-integration-test-task-created",
+        "Test Event Publishing: test_event_published_to_redpanda",
+        &[],
+    ),
+    (
+        "seed-schema-evolution-1.1.0-task-created",
+        "Schema Evolution Example: Version 1.1.0, completed into a whole event",
+        &[],
+    ),
+    (
+        "seed-schema-evolution-2.0.0-task-created",
+        "Schema Evolution Example: Version 2.0.0, completed into a whole event",
+        &[("/task_data/priority", "required")],
+    ),
 ];
+
+/// The seed table's entry for an example file stem.
+fn seed_entry(name: &str) -> Option<Violations> {
+    SEED.iter()
+        .find(|(stem, _, _)| *stem == name)
+        .map(|(_, _, violations)| *violations)
+}
 
 fn examples(topic: Topic, kind: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -69,11 +115,8 @@ fn decodes(topic: Topic, body: &[u8]) -> Result<(), String> {
 
 /// The (JSON pointer suffix, allowed keywords) a file name announces.
 fn expectation(name: &str) -> (Vec<String>, Vec<&'static str>) {
-    if name == "seed-missing-required-fields" {
-        return (
-            SEED_MISSING.iter().map(|s| s.to_string()).collect(),
-            vec!["required"],
-        );
+    if name.starts_with("seed-") {
+        panic!("{name}: seed examples are checked against the SEED table");
     }
     if let Some(field) = name.strip_prefix("missing-") {
         return (
@@ -123,6 +166,23 @@ fn invalid_examples_fail_at_the_named_field() {
             let error = validate(topic, &value)
                 .err()
                 .unwrap_or_else(|| panic!("{topic}/invalid/{name} is valid"));
+            assert!(
+                decodes(topic, &bytes).is_err(),
+                "{topic}/invalid/{name} was decoded"
+            );
+            count += 1;
+            if let Some(expected) = seed_entry(&name) {
+                let mut found: Vec<(&str, &str)> = error
+                    .violations
+                    .iter()
+                    .map(|v| (v.pointer.as_str(), v.rule.as_str()))
+                    .collect();
+                found.sort();
+                let mut expected = expected.to_vec();
+                expected.sort();
+                assert_eq!(found, expected, "{topic}/invalid/{name}: {error}");
+                continue;
+            }
             let (pointers, keywords) = expectation(&name);
             for pointer in &pointers {
                 let hit = error.violations.iter().any(|v| {
@@ -133,11 +193,6 @@ fn invalid_examples_fail_at_the_named_field() {
                     "{topic}/invalid/{name}: expected {keywords:?} at *{pointer}, got: {error}"
                 );
             }
-            assert!(
-                decodes(topic, &bytes).is_err(),
-                "{topic}/invalid/{name} was decoded"
-            );
-            count += 1;
         }
     }
     assert!(count >= 15, "{count}");
@@ -147,21 +202,97 @@ fn invalid_examples_fail_at_the_named_field() {
 fn the_seed_examples_exist_and_mean_what_the_seed_says() {
     let dir =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contracts/events/examples/task-events");
-    let (_, _, seed) = read(&dir.join("valid/seed-task-created.json"));
-    assert_eq!(seed["event_type"], "task.created");
-    assert_eq!(seed["task_data"]["recurrence_id"], Value::Null);
-    assert!(seed["task_data"]
-        .as_object()
-        .unwrap()
-        .contains_key("recurrence_id"));
-    let (_, _, missing) = read(&dir.join("invalid/seed-missing-required-fields.json"));
-    let keys: Vec<&str> = missing
+    for (stem, origin, violations) in SEED {
+        let kind = if violations.is_empty() {
+            "valid"
+        } else {
+            "invalid"
+        };
+        let path = dir.join(kind).join(format!("{stem}.json"));
+        assert!(
+            path.is_file(),
+            "{} (the seed's {origin}) is missing",
+            path.display()
+        );
+    }
+    let seed_files = [
+        examples(Topic::TaskEvents, "valid"),
+        examples(Topic::TaskEvents, "invalid"),
+    ];
+    for path in seed_files.iter().flatten() {
+        let (name, _, _) = read(path);
+        if name.starts_with("seed-") {
+            assert!(
+                seed_entry(&name).is_some(),
+                "{name} is not in the SEED table"
+            );
+        }
+    }
+
+    // The contract test's event: v1.0.0 accepts it as the seed writes it, with its `null`.
+    let (_, bytes, event) = read(&dir.join("valid/seed-contract-test-task-created.json"));
+    assert_eq!(event["task_data"]["recurrence_id"], Value::Null);
+    let data = event["task_data"].as_object().unwrap();
+    let keys: Vec<&str> = data.keys().map(String::as_str).collect();
+    // (serde_json's map is sorted by key)
+    assert_eq!(
+        keys,
+        [
+            "completed",
+            "due_date",
+            "priority",
+            "recurrence_id",
+            "tags",
+            "title"
+        ]
+    );
+    let decoded = decode::<TaskEvent>(&bytes).unwrap();
+    let task = decoded.event.task_data;
+    assert_eq!(task.tags, ["work"]);
+    assert!(task.reminders.is_empty(), "default: no reminders");
+    assert_eq!((task.created_at, task.updated_at), (None, None));
+    assert_eq!(task.description, None);
+
+    // The integration test's event: the core fields only, a microsecond timestamp.
+    let (_, bytes, event) = read(&dir.join("valid/seed-integration-test-task-created.json"));
+    let timestamp = event["timestamp"].as_str().unwrap();
+    assert_eq!(
+        timestamp.len(),
+        "2026-01-06T10:00:00.123456Z".len(),
+        "{timestamp}"
+    );
+    assert_eq!(event["user_id"], "test-user");
+    let keys: Vec<&str> = event["task_data"]
         .as_object()
         .unwrap()
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(keys, ["event_type", "task_id"]);
+    assert_eq!(keys, ["completed", "priority", "title"]);
+    assert_eq!(
+        decode::<TaskEvent>(&bytes).unwrap().event.timestamp,
+        timestamp
+    );
+
+    // 1.1.0 (optional `assignee`): a 1.0 consumer accepts it as a newer MINOR.
+    let (_, bytes, _) = read(&dir.join("valid/seed-schema-evolution-1.1.0-task-created.json"));
+    assert_eq!(
+        decode::<TaskEvent>(&bytes).unwrap().version,
+        VersionStatus::NewerMinor
+    );
+
+    // 2.0.0 (`priority` replaced by `priority_level`): dropped for its MAJOR.
+    let (_, bytes, event) =
+        read(&dir.join("invalid/seed-schema-evolution-2.0.0-task-created.json"));
+    assert!(event["task_data"]["priority_level"].is_u64());
+    let error = decode::<TaskEvent>(&bytes).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            DecodeError::Version(VersionError::UnknownMajor { .. })
+        ),
+        "{error}"
+    );
 }
 
 #[test]

@@ -165,6 +165,62 @@ impl Sidecar {
             .map_err(|e| SidecarError::Decode(format!("query on {binding}"), e.to_string()))
     }
 
+    /// Invokes an output binding with `operation` (fixed by the caller, never request input),
+    /// `data` and `metadata` (e.g. the SMTP binding: `create`, the mail body, `emailTo` and
+    /// `subject`).
+    pub async fn invoke_binding(
+        &self,
+        binding: &str,
+        operation: &str,
+        data: &Value,
+        metadata: &Value,
+    ) -> Result<(), SidecarError> {
+        let body = json!({ "operation": operation, "data": data, "metadata": metadata });
+        self.call(
+            Method::Post,
+            &format!("/v1.0/bindings/{}", enc(binding)),
+            Some(body.to_string().into_bytes()),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Schedules (or, with `overwrite` in `job`, replaces) the Dapr job `name` through the Jobs
+    /// API: `job` is the body of `POST /v1.0/jobs/<name>` (`dueTime`, `data`, `failurePolicy`,
+    /// ...). The Scheduler calls this app back at `POST /job/<name>` with `data`.
+    pub async fn schedule_job(&self, name: &str, job: &Value) -> Result<(), SidecarError> {
+        self.call(
+            Method::Post,
+            &format!("/v1.0/jobs/{}", enc(name)),
+            Some(job.to_string().into_bytes()),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Deletes the Dapr job `name`. Deleting a job that does not exist (already run, never
+    /// scheduled) succeeds: daprd 1.18.3 answers 204.
+    pub async fn delete_job(&self, name: &str) -> Result<(), SidecarError> {
+        self.call(Method::Delete, &format!("/v1.0/jobs/{}", enc(name)), None)
+            .await
+            .map(drop)
+    }
+
+    /// The Dapr job `name` as the Jobs API shows it; `None` when there is none (daprd 1.18.3
+    /// answers that with a 500 whose message says `job not found`).
+    pub async fn get_job(&self, name: &str) -> Result<Option<Value>, SidecarError> {
+        let path = format!("/v1.0/jobs/{}", enc(name));
+        match self.call(Method::Get, &path, None).await {
+            Ok(resp) if resp.body().is_empty() => Ok(None),
+            Ok(resp) => serde_json::from_slice(resp.body())
+                .map(Some)
+                .map_err(|e| SidecarError::Decode(path, e.to_string())),
+            Err(SidecarError::Refused { status: 404, .. }) => Ok(None),
+            Err(SidecarError::Unavailable(m)) if m.contains("not found") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn binding(
         &self,
         binding: &str,

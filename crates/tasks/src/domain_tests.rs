@@ -267,6 +267,67 @@ fn setting_a_recurrence_on_update_needs_a_time_zone_unless_one_is_set() {
     assert_eq!(fields(&e), ["/due_date"]);
 }
 
+/// Optional fields of the event schemas (issue 7) do not make the task API send less: every
+/// event carries every field the task API knows, the timestamps as instants, not null.
+#[test]
+fn events_of_a_write_carry_every_field_the_task_api_knows() {
+    let t = base();
+    let created = events_for_change(Change::Created, None, &t).unwrap();
+    let keys = |v: &Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let data = &created[0].payload["task_data"];
+    assert_eq!(
+        keys(data),
+        [
+            "completed",
+            "created_at",
+            "description",
+            "due_date",
+            "parent_task_id",
+            "priority",
+            "recurrence",
+            "recurrence_id",
+            "reminders",
+            "tags",
+            "timezone",
+            "title",
+            "updated_at"
+        ]
+    );
+    for field in ["created_at", "updated_at", "timezone"] {
+        assert!(data[field].is_string(), "{field}: {}", data[field]);
+    }
+    let view = &created[1].payload["task"];
+    assert_eq!(
+        keys(view),
+        [
+            "completed",
+            "description",
+            "due_date",
+            "id",
+            "priority",
+            "recurrence",
+            "reminders",
+            "tags",
+            "timezone",
+            "title",
+            "updated_at"
+        ]
+    );
+    assert!(view["updated_at"].is_string());
+    let reminder = &created[2].payload;
+    for field in ["task_title", "due_date", "email"] {
+        assert!(
+            reminder.get(field).is_some(),
+            "{field} is sent (null when unknown)"
+        );
+    }
+    assert!(reminder["task_title"].is_string());
+}
+
 #[test]
 fn events_of_a_write_are_schema_valid_and_keyed_by_task() {
     let t = base();
@@ -459,7 +520,6 @@ fn parsers_never_panic_on_garbage() {
         let _ = text.parse::<Recurrence>();
         let _ = ListQuery::parse(&text, "u", SECRET);
         let _ = AuditQuery::parse(&text, "u", SECRET);
-        let _ = jwt::verify_bearer(Some(&format!("Bearer {text}")), SECRET, 0);
         let _ = validate_create(text.as_bytes(), Uuid::new_v4(), "u", now());
         // Mutate one field of a valid body with the random text or a random JSON value.
         let mut body = seeds[i % 2].clone();
@@ -483,4 +543,39 @@ fn parsers_never_panic_on_garbage() {
         let _ = validate_create(bytes.as_bytes(), Uuid::new_v4(), "u", now());
         let _ = validate_update(&base, bytes.as_bytes(), now());
     }
+}
+
+#[test]
+fn email_reminders_keep_the_address_they_were_set_with() {
+    let body = json!({"title": "t", "due_date": "2026-05-02T10:00:00Z",
+                      "reminders": [{"before_minutes": 5, "channel": "email"}, {"before_minutes": 1}]});
+    let mut t = validate_create(body.to_string().as_bytes(), Uuid::new_v4(), "u", now()).unwrap();
+    let e = t.clone().attach_email(None).unwrap_err();
+    assert!(e.has("/reminders/0/channel"), "{e:?}");
+    t.attach_email(Some("u@example.com")).unwrap();
+    assert_eq!(t.reminders[0].email.as_deref(), Some("u@example.com"));
+    assert_eq!(
+        t.reminders[1].email, None,
+        "in_app reminders carry no address"
+    );
+    // An update by a token with another address keeps the reminder's own.
+    let keep =
+        json!({"reminders": [{"id": t.reminders[0].id, "before_minutes": 10, "channel": "email"}]});
+    let mut next = t
+        .apply_update(&UpdateTask::from_value(&keep).unwrap(), now())
+        .unwrap();
+    next.attach_email(Some("other@example.com")).unwrap();
+    assert_eq!(next.reminders[0].email.as_deref(), Some("u@example.com"));
+    // The reminder event carries it; the task event's reminders do not.
+    let outbox = events_for_change(Change::Created, None, &t).unwrap();
+    let scheduled: Vec<&Value> = outbox
+        .iter()
+        .filter(|m| m.payload["event_type"] == "reminder.scheduled")
+        .map(|m| &m.payload)
+        .collect();
+    assert!(scheduled.iter().any(|e| e["email"] == "u@example.com"));
+    let task_event = &outbox[0].payload;
+    assert!(task_event["task_data"]["reminders"][0]
+        .get("email")
+        .is_none());
 }

@@ -1,39 +1,15 @@
 //! The events a task write publishes, as outbox messages.
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-
 use todo_events::{
-    EncodeError, Event, ReminderEvent, ReminderEventType, TaskData, TaskEvent, TaskEventType,
+    EncodeError, ReminderEvent, ReminderEventType, TaskData, TaskEvent, TaskEventType,
     TaskReminder, TaskUpdate, TaskView,
 };
+
+use todo_outbox::OutboxMessage;
 
 use crate::reminders::reminder_changes;
 use crate::task::{Reminder, Task};
 use crate::time::format_instant;
-
-/// One event to publish, stored in the outbox in the same statement as the write.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OutboxMessage {
-    /// Topic name (`task-events`, `task-updates`, `reminders`).
-    pub topic: String,
-    /// Kafka partition key (`metadata.partitionKey`): the task id.
-    pub partition_key: String,
-    /// The event, validated against its schema (with `schema_version` stamped).
-    pub payload: Value,
-}
-
-impl OutboxMessage {
-    /// Encodes `event` (stamp `schema_version`, validate against the topic's schema) for its topic,
-    /// keyed by its task id.
-    pub fn encode<E: Event>(event: &E) -> Result<OutboxMessage, EncodeError> {
-        Ok(OutboxMessage {
-            topic: E::TOPIC.name().to_owned(),
-            partition_key: event.task_id().to_string(),
-            payload: todo_events::to_value(event)?,
-        })
-    }
-}
 
 /// The kind of write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,8 +37,8 @@ impl Task {
             reminders: self.reminders.iter().map(Reminder::to_event).collect(),
             recurrence_id: self.recurrence_id,
             parent_task_id: self.parent_task_id,
-            created_at: format_instant(self.created_at),
-            updated_at: format_instant(self.updated_at),
+            created_at: Some(format_instant(self.created_at)),
+            updated_at: Some(format_instant(self.updated_at)),
         }
     }
 }
@@ -152,10 +128,6 @@ fn reminder_event(kind: ReminderEventType, task: &Task, r: &Reminder) -> Reminde
     let mut e = ReminderEvent::new(kind, task.user_id.as_str(), task.id, &r.to_event());
     e.task_title = Some(task.title.clone());
     e.due_date = task.due_date.map(format_instant);
+    e.email = r.email.clone();
     e
-}
-
-/// The outbox messages as the JSON array parameter of the write statements.
-pub fn outbox_param(messages: &[OutboxMessage]) -> Value {
-    serde_json::to_value(messages).unwrap_or_else(|_| Value::Array(Vec::new()))
 }

@@ -1,4 +1,6 @@
-//! Domain core of the task API and the audit service: plain Rust, no I/O.
+//! Domain core of the task API, the audit and the recurring service: plain Rust, no I/O.
+//! What every service needs lives in crates of its own: `todo-problem` (RFC 9457), `todo-cursor`,
+//! `todo-sql` (the binding's statements), `todo-outbox`, `todo-auth` (JWT).
 //!
 //! - **Tasks**: [`Task`] and its [`Reminder`]s; [`validate_create`] / [`CreateTask`] and
 //!   [`validate_update`] / [`UpdateTask`] + [`Task::apply_update`] validate requests and list
@@ -11,18 +13,14 @@
 //! - **SQL** ([`sql`]): [`sql::Statement`]s for the Dapr PostgreSQL binding (writes and their
 //!   outbox rows in one statement, idempotent audit inserts) and [`sql::decode`] for their rows.
 //! - **Events**: [`events_for_change`] builds the validated outbox messages of a write.
-//! - **Auth**: [`jwt::verify_bearer`] checks HS256 bearer tokens.
 //!
 //! Compiles for wasm32-wasip2; callers pass the current time in, so everything is testable.
 
 #![warn(missing_docs)]
 
 mod create;
-mod cursor;
 mod events;
 mod fields;
-pub mod jwt;
-mod problem;
 mod query;
 pub mod recurrence;
 mod reminders;
@@ -36,8 +34,10 @@ mod validate;
 mod domain_tests;
 
 pub use create::{validate_create, CreateTask};
-pub use cursor::CURSOR_MAX;
-pub use events::{events_for_change, outbox_param, update_event_type, Change, OutboxMessage};
+use todo_cursor as cursor;
+use todo_problem as problem;
+
+pub use events::{events_for_change, update_event_type, Change};
 pub use fields::Patch;
 pub use problem::{
     pointer, problem_json, FieldError, Problem, ValidationErrors, PROBLEM_CONTENT_TYPE,
@@ -51,6 +51,8 @@ pub use task::{
     DEFAULT_TIMEZONE, DESCRIPTION_MAX, REMINDERS_MAX, TAGS_MAX, TAG_MAX, TITLE_MAX,
 };
 pub use time::{format_instant, parse_instant, parse_timezone, truncate_ms};
+pub use todo_cursor::CURSOR_MAX;
+pub use todo_outbox::{outbox_param, OutboxMessage};
 pub use update::{validate_update, UpdateTask};
 
 /// Largest request body the task API should accept (answer 413 above it): a task with every

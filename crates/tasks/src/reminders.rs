@@ -95,6 +95,11 @@ pub(crate) fn resolve(
             None => Uuid::new_v4(),
         };
         let channel = input.channel.unwrap_or_default();
+        // An existing reminder keeps the address it was set with while it stays an email one.
+        let email = existing
+            .iter()
+            .find(|r| r.id == id && r.channel == channel)
+            .and_then(|r| r.email.clone());
         match (&input.remind_at, input.before_minutes) {
             (Some(_), Some(_)) | (None, None) => {
                 errors.push(here, "give exactly one of remind_at or before_minutes");
@@ -105,6 +110,7 @@ pub(crate) fn resolve(
                     remind_at: t,
                     before_minutes: None,
                     channel,
+                    email,
                 }),
                 Err(m) => errors.push(pointer(&here, "remind_at"), m),
             },
@@ -117,6 +123,7 @@ pub(crate) fn resolve(
                             remind_at: due - Duration::minutes(i64::from(m)),
                             before_minutes: Some(m),
                             channel,
+                            email,
                         }),
                         None => errors.push(field, "needs a due date on the task"),
                     },

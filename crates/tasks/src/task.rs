@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 pub use todo_events::{Channel, Priority};
 
+use crate::problem::ValidationErrors;
 use crate::recurrence::{next_after_due, Recurrence};
 use crate::time::{serde_instant, serde_instant_opt};
 
@@ -82,6 +83,10 @@ pub struct Reminder {
     pub before_minutes: Option<u32>,
     /// Delivery channel (`in_app` unless given).
     pub channel: Channel,
+    /// Where an `email` reminder goes: the `email` claim of the JWT of whoever set it, kept
+    /// with the reminder ([`Task::attach_email`]); `None` for other channels.
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 impl Task {
@@ -114,6 +119,27 @@ impl Task {
             || self.reminders != other.reminders
     }
 
+    /// Gives every `email` reminder without an address the signed-in user's `email` (the
+    /// address is kept with the reminder from then on); a reminder of another channel carries
+    /// none. An `email` reminder that has no address and gets none is an error at its `channel`.
+    pub fn attach_email(&mut self, email: Option<&str>) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        for (i, r) in self.reminders.iter_mut().enumerate() {
+            match r.channel {
+                Channel::Email if r.email.is_none() => match email {
+                    Some(e) => r.email = Some(e.to_owned()),
+                    None => errors.push(
+                        format!("/reminders/{i}/channel"),
+                        "email reminders need an email address: your token has no email claim",
+                    ),
+                },
+                Channel::Email => {}
+                _ => r.email = None,
+            }
+        }
+        errors.into_result(())
+    }
+
     /// The next due date of this recurring task after its current one, in its time zone.
     pub fn next_due(&self) -> Option<DateTime<Utc>> {
         next_after_due(&self.rule()?, self.due_date?, self.tz())
@@ -144,6 +170,7 @@ impl Task {
                 },
                 before_minutes: r.before_minutes,
                 channel: r.channel,
+                email: r.email.clone(),
             })
             .collect();
         Some(Task {

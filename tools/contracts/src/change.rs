@@ -3,13 +3,21 @@
 use std::fmt;
 
 /// How big a version bump a change needs (ordered: PATCH < MINOR < MAJOR).
+///
+/// Producers and consumers upgrade independently and every consumer validates, so a MINOR must
+/// be compatible both ways (FULL compatibility): a consumer of the older MINOR accepts every
+/// event of the newer one, and a consumer of the newer MINOR accepts every event of the older.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Bump {
-    /// No effect on which events are valid (annotations).
+    /// No effect on which events are valid (annotations, or a document change that validates
+    /// the same).
     Patch,
-    /// More events are valid than before; none that was valid becomes invalid.
+    /// An addition that leaves the set of valid events as producers make them unchanged: an
+    /// optional property added to an object that allowed undeclared properties (old consumers
+    /// ignore it, new consumers accept events without it), or a new `$defs` entry.
     Minor,
-    /// An event that was valid may now be invalid (or the change could not be proven safe).
+    /// The set of valid events changed, either way: a consumer of one version drops an event of
+    /// the other (or the change could not be proven safe).
     Major,
 }
 
@@ -28,33 +36,42 @@ impl fmt::Display for Bump {
 pub enum ChangeKind {
     /// A property was removed from `properties` (MAJOR).
     RemovedProperty,
-    /// A property was added and is optional (MINOR).
+    /// A property was added and is optional, to an object that allowed undeclared properties
+    /// (MINOR).
     AddedOptionalProperty,
+    /// A property was added to an object whose old schema constrained undeclared properties
+    /// (`additionalProperties`, `unevaluatedProperties` or `patternProperties`): old consumers
+    /// may drop events that carry it (MAJOR).
+    AddedPropertyToClosedObject,
     /// A property was added and is required (MAJOR).
     AddedRequiredProperty,
     /// An existing (or undeclared) property became required (MAJOR).
     NewlyRequired,
-    /// A property is no longer required (MINOR).
+    /// A property is no longer required: new producers may omit what old consumers require
+    /// (MAJOR).
     NoLongerRequired,
     /// `type` lost a type or was added (MAJOR).
     ChangedType,
-    /// `type` gained a type, e.g. `null`, or was removed (MINOR).
+    /// `type` gained a type, e.g. `null`, or was removed: old consumers drop the new values
+    /// (MAJOR).
     WidenedType,
     /// An `enum` (or `const`) lost a value (MAJOR).
     NarrowedEnum,
-    /// An `enum` gained a value (MINOR).
+    /// An `enum` gained a value: old consumers drop events that use it (MAJOR).
     WidenedEnum,
     /// A `const` changed its value (MAJOR).
     ChangedConst,
     /// A validation keyword was added or made stricter (MAJOR).
     TightenedConstraint,
-    /// A validation keyword was removed or relaxed (MINOR).
+    /// A validation keyword was removed or relaxed: old consumers drop the events it now lets
+    /// through (MAJOR).
     LoosenedConstraint,
-    /// An `anyOf`/`oneOf` branch was added (MINOR).
+    /// An `anyOf`/`oneOf` branch was added: old consumers drop events of the new branch (MAJOR).
     AddedAlternative,
     /// An `anyOf`/`oneOf` branch was removed (MAJOR).
     RemovedAlternative,
-    /// A `$defs` entry was added (MINOR).
+    /// A `$defs` entry was added; nothing references it yet, so no event changes validity
+    /// (MINOR: an addition other documents may now reference).
     AddedDefinition,
     /// A `$defs` entry was removed; other documents may reference it (MAJOR).
     RemovedDefinition,
@@ -74,21 +91,21 @@ impl ChangeKind {
         match self {
             RemovedProperty
             | AddedRequiredProperty
+            | AddedPropertyToClosedObject
             | NewlyRequired
+            | NoLongerRequired
             | ChangedType
+            | WidenedType
             | NarrowedEnum
+            | WidenedEnum
             | ChangedConst
             | TightenedConstraint
+            | LoosenedConstraint
+            | AddedAlternative
             | RemovedAlternative
             | RemovedDefinition
             | Unclassified => Bump::Major,
-            AddedOptionalProperty
-            | NoLongerRequired
-            | WidenedType
-            | WidenedEnum
-            | LoosenedConstraint
-            | AddedAlternative
-            | AddedDefinition => Bump::Minor,
+            AddedOptionalProperty | AddedDefinition => Bump::Minor,
             Annotation | NoValidationEffect => Bump::Patch,
         }
     }
@@ -99,6 +116,7 @@ impl ChangeKind {
         match self {
             RemovedProperty => "removed property",
             AddedOptionalProperty => "added optional property",
+            AddedPropertyToClosedObject => "added property to a closed object",
             AddedRequiredProperty => "added required property",
             NewlyRequired => "newly required property",
             NoLongerRequired => "property no longer required",

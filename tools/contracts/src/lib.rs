@@ -10,14 +10,23 @@
 //! - [`check_dir`] compares each working schema with its latest release and reports, per topic,
 //!   whether the working version was bumped enough ([`TopicReport`]).
 //! - [`release`] copies a working schema that passes the check into `releases/`.
+//! - [`decide`] runs the services' consumer path, built with a given schema, on one event
+//!   (`todo-contracts accepts`, used by the property test of MINOR/PATCH compatibility).
 //!
-//! The rules, from the consumer's point of view (a consumer accepts any MINOR of its MAJOR):
-//! anything that can make a previously valid event invalid needs MAJOR; anything that only lets
-//! more events through needs MINOR; annotations (title, description, examples, `$comment`,
-//! `x-*`) need PATCH. Keywords the differ does not understand are reported as MAJOR.
+//! The rules (`contracts/README.md`, "Compatibility"): producers and consumers upgrade
+//! independently and every consumer validates, so a MINOR must be compatible both ways (FULL
+//! compatibility). Every change that alters the set of valid events needs MAJOR, whichever way:
+//! a tightened constraint makes old producers' events invalid for new consumers; a widened enum,
+//! a loosened constraint or a property no longer required lets new producers send what old
+//! consumers drop. The exceptions are additions that producers' events do not depend on: an
+//! optional property added to an object that allows undeclared properties (old consumers ignore
+//! it, new consumers accept events without it) and a new `$defs` entry need MINOR. Annotations
+//! (title, description, examples, `$comment`, `x-*`) need PATCH. Keywords the differ does not
+//! understand are reported as MAJOR.
 
 #![warn(missing_docs)]
 
+mod accepts;
 mod change;
 mod check;
 mod diff;
@@ -26,6 +35,7 @@ mod layout;
 mod release;
 mod version;
 
+pub use accepts::decide;
 pub use change::{required_bump, Bump, Change, ChangeKind};
 pub use check::{check_dir, evaluate, CheckReport, Problem, TopicReport};
 pub use diff::{diff_schemas, DiffError};

@@ -1,14 +1,18 @@
 //! `todo-contracts`: checks that the event JSON Schemas evolve with the right version bumps.
 //!
 //! Exit status: 0 when the check passes, 1 when it fails, 2 on an error (unreadable file,
-//! invalid JSON, bad arguments).
+//! invalid JSON, bad arguments). `accepts` exits 0 once every line has its decision.
 
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use todo_contracts::{check_dir, diff_schemas, release, required_bump, Selection, VERSION_KEY};
+use todo_contracts::{
+    check_dir, decide, diff_schemas, release, required_bump, Selection, VERSION_KEY,
+};
+use todo_events::{EventSchema, Topic};
 
 /// Schema-evolution checker for the event contracts, like `buf breaking` for protobuf.
 #[derive(Debug, Parser)]
@@ -44,6 +48,18 @@ enum Command {
         old: PathBuf,
         /// The new schema.
         new: PathBuf,
+    },
+    /// Run the services' consumer path, built with SCHEMA, on events: one JSON event (or
+    /// CloudEvent) per line on stdin, one JSON decision per line on stdout
+    /// ({"decision":"SUCCESS","version":...} or {"decision":"DROP","reason":...}).
+    Accepts {
+        /// The schema the consumer is built with; its x-schema-version is the version it knows.
+        #[arg(long)]
+        schema: PathBuf,
+        /// Also decode accepted events into this topic's Rust type (task-events, reminders,
+        /// task-updates), as that topic's services do.
+        #[arg(long = "as", value_name = "TOPIC")]
+        as_topic: Option<String>,
     },
 }
 
@@ -82,7 +98,41 @@ fn run(command: Command) -> anyhow::Result<bool> {
             diff_files(&old, &new)?;
             Ok(true)
         }
+        Command::Accepts { schema, as_topic } => {
+            accepts(&schema, as_topic.as_deref())?;
+            Ok(true)
+        }
     }
+}
+
+fn accepts(schema: &Path, as_topic: Option<&str>) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(schema).with_context(|| format!("reading {}", schema.display()))?;
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", schema.display()))?;
+    let name = schema
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("schema")
+        .trim_end_matches(".json")
+        .trim_end_matches(".schema");
+    let compiled = EventSchema::new(name, &doc)?;
+    let typed = match as_topic {
+        None => None,
+        Some(t) => Some(Topic::from_name(t).ok_or_else(|| {
+            anyhow::anyhow!("--as {t}: not a topic (task-events, reminders, task-updates)")
+        })?),
+    };
+    let mut out = std::io::stdout().lock();
+    for line in std::io::stdin().lock().lines() {
+        let line = line.context("reading stdin")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        writeln!(out, "{}", decide(&compiled, typed, &line))?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 fn diff_files(old: &Path, new: &Path) -> anyhow::Result<()> {

@@ -1,91 +1,22 @@
-//! Changes without effect on validation: PATCH, and no change at all.
+//! Changes without effect on validation: PATCH (`tests/pairs/patch.json`), and no change at all.
 
+#[macro_use]
 mod common;
 
-use common::{assert_rule, change_lines, versioned, with_title, TOPIC};
+use common::{change_lines, versioned, with_title, TOPIC};
 use serde_json::json;
-use todo_contracts::{evaluate, Bump::Patch};
+use todo_contracts::evaluate;
 
-#[test]
-fn description_changed() {
-    assert_rule(
-        with_title(json!({"type": "string", "description": "The title."})),
-        with_title(json!({"type": "string", "description": "The task's title."})),
-        "/properties/task_data/properties/title/description changed (annotation change) needs PATCH",
-        Patch,
-    );
-}
-
-#[test]
-fn title_added() {
-    assert_rule(
-        json!({"type": "object"}),
-        json!({"type": "object", "title": "TaskEvent"}),
-        "/title added (annotation change) needs PATCH",
-        Patch,
-    );
-}
-
-#[test]
-fn examples_changed() {
-    assert_rule(
-        json!({"type": "string", "examples": ["a"]}),
-        json!({"type": "string", "examples": ["a", "b"]}),
-        "/examples changed (annotation change) needs PATCH",
-        Patch,
-    );
-}
-
-#[test]
-fn comment_removed() {
-    assert_rule(
-        json!({"type": "string", "$comment": "see ADR 7"}),
-        json!({"type": "string"}),
-        "/$comment removed (annotation change) needs PATCH",
-        Patch,
-    );
-}
-
-#[test]
-fn extension_keyword_changed() {
-    assert_rule(
-        json!({"type": "object", "x-topic": "task-events"}),
-        json!({"type": "object", "x-topic": "task-events-v1"}),
-        "/x-topic changed (annotation change) needs PATCH",
-        Patch,
-    );
-}
-
-#[test]
-fn default_changed() {
-    assert_rule(
-        json!({"type": "string", "default": "normal"}),
-        json!({"type": "string", "default": "low"}),
-        "/default changed (annotation change) needs PATCH",
-        Patch,
-    );
-}
-
-#[test]
-fn reordered_enum_has_no_validation_effect() {
-    assert_rule(
-        json!({"enum": ["a", "b"]}),
-        json!({"enum": ["b", "a"]}),
-        "(root) document changed (no effect on validation) needs PATCH",
-        Patch,
-    );
-}
-
-#[test]
-fn inline_schema_replaced_by_equal_ref_has_no_validation_effect() {
-    let defs = json!({"Instant": {"type": "string", "format": "date-time"}});
-    assert_rule(
-        json!({"$defs": defs, "properties": {"when": {"type": "string", "format": "date-time"}}}),
-        json!({"$defs": defs, "properties": {"when": {"$ref": "#/$defs/Instant"}}}),
-        "(root) document changed (no effect on validation) needs PATCH",
-        Patch,
-    );
-}
+pair_tests!("patch.json":
+    comment_removed,
+    default_changed,
+    description_changed,
+    examples_changed,
+    extension_keyword_changed,
+    inline_schema_replaced_by_equal_ref_has_no_validation_effect,
+    reordered_enum_has_no_validation_effect,
+    title_added,
+);
 
 #[test]
 fn identical_schemas_have_no_changes_and_pass_unbumped() {

@@ -12,52 +12,10 @@ use uuid::Uuid;
 
 use crate::query::{AuditQuery, ListQuery};
 use crate::task::Task;
-use crate::time::{serde_instant, serde_instant_opt};
+use crate::time::serde_instant;
 
-/// A response that is not what the statement returns.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RowError {
-    /// No row: the statement failed inside the database (the binding's `query` reports
-    /// execution errors as an empty result). Treat as a database failure (500/RETRY).
-    #[error("the statement returned no row: it failed in the database")]
-    NoRow,
-    /// Rows of another shape than one text column holding a JSON object.
-    #[error("unexpected result shape: {0}")]
-    Shape(String),
-}
-
-fn shape(msg: impl Into<String>) -> RowError {
-    RowError::Shape(msg.into())
-}
-
-/// Parses a binding `query` response body (`[[...], ...]`).
-pub fn rows_from_body(body: &[u8]) -> Result<Vec<Vec<Value>>, RowError> {
-    serde_json::from_slice(body).map_err(|e| shape(format!("not a JSON array of rows: {e}")))
-}
-
-/// The JSON object in the single row's single text column.
-pub fn single(rows: &[Vec<Value>]) -> Result<Value, RowError> {
-    let row = match rows {
-        [] => return Err(RowError::NoRow),
-        [row] => row,
-        _ => return Err(shape(format!("{} rows, expected 1", rows.len()))),
-    };
-    let text = match row.as_slice() {
-        [Value::String(s)] => s,
-        _ => return Err(shape("expected one text column")),
-    };
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| shape(format!("column is not JSON: {e}")))?;
-    if !value.is_object() {
-        return Err(shape("column is not a JSON object"));
-    }
-    Ok(value)
-}
-
-fn field<T: for<'de> Deserialize<'de>>(obj: &Value, name: &str) -> Result<T, RowError> {
-    T::deserialize(obj.get(name).unwrap_or(&Value::Null))
-        .map_err(|e| shape(format!("field {name}: {e}")))
-}
+use todo_sql::{field, shape};
+pub use todo_sql::{rows_from_body, single, RowError};
 
 /// `{"task": ...}` of get / insert / update / delete: the task, or `None`.
 pub fn task(rows: &[Vec<Value>]) -> Result<Option<Task>, RowError> {
@@ -103,48 +61,8 @@ pub fn task_page(rows: &[Vec<Value>], q: &ListQuery, secret: &[u8]) -> Result<Ta
     })
 }
 
-/// A claimed outbox row.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct OutboxRow {
-    /// Row id (for [`super::mark_published`] / [`super::release_outbox`]).
-    pub id: i64,
-    /// The task the event is about.
-    pub task_id: Uuid,
-    /// Topic to publish to.
-    pub topic: String,
-    /// `metadata.partitionKey` of the publish.
-    pub partition_key: String,
-    /// The event body.
-    pub payload: Value,
-    /// When the write that produced it committed (about).
-    #[serde(with = "serde_instant")]
-    pub created_at: DateTime<Utc>,
-}
-
-/// The rows of [`super::claim_outbox`], in publishing order.
-pub fn outbox_batch(rows: &[Vec<Value>]) -> Result<Vec<OutboxRow>, RowError> {
-    field(&single(rows)?, "messages")
-}
-
-/// `{"count": n}` of mark / release / purge.
-pub fn count(rows: &[Vec<Value>]) -> Result<u64, RowError> {
-    field(&single(rows)?, "count")
-}
-
-/// Backlog of the outbox.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct OutboxStats {
-    /// Unpublished rows.
-    pub pending: u64,
-    /// Creation time of the oldest unpublished row.
-    #[serde(with = "serde_instant_opt")]
-    pub oldest_created_at: Option<DateTime<Utc>>,
-}
-
-/// The row of [`super::outbox_stats`].
-pub fn outbox_stats(rows: &[Vec<Value>]) -> Result<OutboxStats, RowError> {
-    serde_json::from_value(single(rows)?).map_err(|e| shape(e.to_string()))
-}
+pub use todo_outbox::{outbox_batch, outbox_stats_row as outbox_stats, OutboxRow, OutboxStats};
+pub use todo_sql::count;
 
 /// Outcome of [`super::record_audit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -1,4 +1,5 @@
-//! SQL statements for the Dapr `bindings.postgresql` binding, and decoders of their rows.
+//! The task domain's SQL statements for the Dapr `bindings.postgresql` binding, and decoders of
+//! their rows; the statement type and its conventions are `todo-sql`'s, the outbox's `todo-outbox`'s.
 //!
 //! Conventions, chosen for how the binding behaves (components-contrib 1.18, pgx v5):
 //! - One call = one statement in its own transaction, so a write and its outbox or idempotency
@@ -18,76 +19,16 @@
 
 mod audit;
 pub mod decode;
-mod outbox;
 mod tasks;
 
-use serde_json::Value;
-
 pub use audit::{list_audit, record_audit, AuditRecord};
-pub use outbox::{claim_outbox, mark_published, outbox_stats, purge_published, release_outbox};
 pub use tasks::{delete_task, get_task, insert_task, insert_task_once, list_tasks, update_task};
+pub use todo_outbox::{
+    claim_outbox, mark_published, outbox_stats, purge_published, release_outbox,
+};
 
-/// One SQL statement and its parameters (`$1` is `params[0]`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Statement {
-    /// The SQL text with `$n` placeholders.
-    pub sql: String,
-    /// The parameters: JSON strings or `null`.
-    pub params: Vec<Value>,
-}
-
-impl Statement {
-    /// The parameters as the JSON-array string the binding's `params` metadata takes.
-    pub fn params_json(&self) -> String {
-        Value::Array(self.params.clone()).to_string()
-    }
-}
-
-/// Collects parameters and answers their placeholders.
-#[derive(Debug, Default)]
-pub(crate) struct Binder {
-    params: Vec<Value>,
-}
-
-impl Binder {
-    /// Binds `value` (or SQL NULL) and answers `$n::text`.
-    pub fn text(&mut self, value: Option<String>) -> String {
-        self.params.push(value.map_or(Value::Null, Value::String));
-        format!("${}::text", self.params.len())
-    }
-
-    /// Binds a string and answers `$n::text`.
-    pub fn str(&mut self, value: &str) -> String {
-        self.text(Some(value.to_owned()))
-    }
-
-    /// Binds `value`'s text and answers `$n::text::<cast>`.
-    pub fn cast(&mut self, value: Option<String>, cast: &str) -> String {
-        format!("{}::{cast}", self.text(value))
-    }
-
-    /// Binds `value` as JSON text and answers `$n::text::jsonb`.
-    pub fn jsonb(&mut self, value: &Value) -> String {
-        self.cast(Some(value.to_string()), "jsonb")
-    }
-
-    pub fn finish(self, sql: String) -> Statement {
-        Statement {
-            sql,
-            params: self.params,
-        }
-    }
-}
-
-/// `expr` (a timestamptz) as `YYYY-MM-DDTHH:MM:SS.mmmZ`, NULL stays NULL.
-pub(crate) fn ts_ms(expr: &str) -> String {
-    format!("to_char({expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')")
-}
-
-/// `expr` (a timestamptz) as `YYYY-MM-DDTHH:MM:SS.uuuuuuZ` (full precision, for cursors).
-pub(crate) fn ts_us(expr: &str) -> String {
-    format!("to_char({expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
-}
+pub use todo_sql::Statement;
+pub(crate) use todo_sql::{ts_ms, ts_us, Binder};
 
 #[cfg(test)]
 mod tests;

@@ -3,10 +3,10 @@
 use uuid::Uuid;
 
 use super::{ts_ms, ts_us, Binder, Statement};
-use crate::events::{outbox_param, OutboxMessage};
 use crate::query::{ListQuery, Order, SortField};
 use crate::task::{priority_rank, Task};
 use crate::time::format_instant;
+use todo_outbox::{outbox_cte, OutboxMessage};
 
 /// The columns written from a [`Task`] on insert.
 const COLUMNS: [&str; 17] = [
@@ -87,17 +87,6 @@ fn insert_values(b: &mut Binder, t: &Task) -> String {
         .map(|c| bind_column(b, t, c))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The CTE that inserts `outbox` rows for each row of CTE `w` (0 or 1 rows), in order.
-fn outbox_cte(b: &mut Binder, w: &str, outbox: &[OutboxMessage]) -> String {
-    let messages = b.jsonb(&outbox_param(outbox));
-    format!(
-        "o AS (INSERT INTO outbox (task_id, topic, partition_key, payload) \
-         SELECT {w}.id, m.msg->>'topic', m.msg->>'partition_key', m.msg->'payload' \
-         FROM {w}, jsonb_array_elements({messages}) WITH ORDINALITY AS m(msg, ord) \
-         ORDER BY m.ord)"
-    )
 }
 
 /// Inserts `task` and its `outbox` messages in one statement.

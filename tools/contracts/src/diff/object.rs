@@ -52,6 +52,11 @@ impl Differ<'_> {
                 (None, Some(_)) if nr.contains(name.as_str()) => {
                     self.push(&at, AddedRequiredProperty, "added (required)")
                 }
+                (None, Some(_)) if closed(old) => self.push(
+                    &at,
+                    AddedPropertyToClosedObject,
+                    "added (the old schema constrained undeclared properties)",
+                ),
                 (None, Some(_)) => self.push(&at, AddedOptionalProperty, "added"),
                 (Some(o), Some(n)) => self.node(&at, o, n)?,
                 (None, None) => {}
@@ -95,6 +100,20 @@ impl Differ<'_> {
             self.push(&at, kind, detail);
         }
     }
+}
+
+/// Whether an object schema constrains the properties it does not declare, so that an old
+/// consumer may refuse an event carrying a property added later: `additionalProperties` or
+/// `unevaluatedProperties` other than `true`/`{}`, or any `patternProperties`.
+fn closed(schema: &Obj) -> bool {
+    let open = |v: Option<&Value>| match v {
+        None | Some(Value::Bool(true)) => true,
+        Some(Value::Object(m)) => m.is_empty(),
+        Some(_) => false,
+    };
+    !open(schema.get("additionalProperties"))
+        || !open(schema.get("unevaluatedProperties"))
+        || !map_of(schema, "patternProperties").is_empty()
 }
 
 /// The object under `kw`, or an empty one.

@@ -1,15 +1,16 @@
 //! HS256 bearer tokens (RFC 7519) signed with the auth service's shared secret.
 //!
-//! Only `alg: HS256` is accepted (never `none`, never another algorithm named by the token), the
-//! signature is checked in constant time, `exp` is required, `nbf` and `iat` are checked when
-//! present, each with [`LEEWAY_SECS`] of clock skew, and `sub` (the user id) must be a non-empty
-//! string of at most 255 characters. Every failure is an [`AuthError`]; answer 401.
+//! The JWS itself (segments, header, `alg`, `crit`, the HMAC check in constant time) is the
+//! `jsonwebtoken` crate's; only `alg: HS256` is accepted (never `none`, never another algorithm
+//! named by the token). The claims policy is this module's, at the time the caller passes in (so
+//! it is testable): `exp` is required, `nbf` and `iat` are checked when present, each with
+//! [`LEEWAY_SECS`] of clock skew, and `sub` (the user id) must be a non-empty string of at most
+//! 255 characters. `email` is read when present (email reminders go there). Every failure is an
+//! [`AuthError`]; answer 401.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use hmac::{Hmac, Mac};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Map, Value};
-use sha2::Sha256;
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
 pub const LEEWAY_SECS: i64 = 60;
@@ -29,6 +30,8 @@ pub struct Claims {
     pub nbf: Option<i64>,
     /// Issued-at, if present.
     pub iat: Option<i64>,
+    /// The user's email address, if the auth service put one in the token.
+    pub email: Option<String>,
 }
 
 /// Why a request is not authenticated (answer 401 with `WWW-Authenticate`).
@@ -89,19 +92,6 @@ pub fn verify_bearer(header: Option<&str>, secret: &[u8], now: i64) -> Result<Cl
     verify_token(token.trim(), secret, now)
 }
 
-fn segment(text: &str) -> Result<Vec<u8>, AuthError> {
-    URL_SAFE_NO_PAD
-        .decode(text)
-        .map_err(|_| AuthError::Malformed("segment is not base64url"))
-}
-
-fn object(bytes: &[u8], what: &'static str) -> Result<Map<String, Value>, AuthError> {
-    match serde_json::from_slice(bytes) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(AuthError::Malformed(what)),
-    }
-}
-
 /// A NumericDate claim: a JSON number (fractions floored); `Err` if present but not a number.
 fn numeric(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, ()> {
     match claims.get(name) {
@@ -119,44 +109,67 @@ fn numeric(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, ()> {
     }
 }
 
+/// The `jsonwebtoken` settings: HS256 only, and no claim checks of its own (it would read the
+/// system clock); [`claims_at`] applies the policy at the caller's `now`.
+fn hs256_only() -> Validation {
+    let mut v = Validation::new(Algorithm::HS256);
+    v.validate_exp = false;
+    v.validate_nbf = false;
+    v.validate_aud = false;
+    v.required_spec_claims.clear();
+    v
+}
+
 /// Verifies a compact JWS `token` at unix time `now`.
 pub fn verify_token(token: &str, secret: &[u8], now: i64) -> Result<Claims, AuthError> {
+    let claims = verify_jws(token, secret)?;
+    claims_at(&claims, now)
+}
+
+/// Checks the signature (HS256 with `secret`) and answers the claims object, unchecked.
+pub(crate) fn verify_jws(token: &str, secret: &[u8]) -> Result<Map<String, Value>, AuthError> {
     if secret.is_empty() {
         return Err(AuthError::NoSecret);
     }
     if token.is_empty() || token.len() > TOKEN_MAX {
         return Err(AuthError::Malformed("bad length"));
     }
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    if token.split('.').count() != 3 {
         return Err(AuthError::Malformed("expected three segments"));
-    };
-    let header = object(&segment(h)?, "header is not a JSON object")?;
-    if header.get("alg").and_then(Value::as_str) != Some("HS256") || header.contains_key("crit") {
-        return Err(AuthError::Algorithm);
     }
-    let signature = segment(s)?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| AuthError::NoSecret)?;
-    mac.update(h.as_bytes());
-    mac.update(b".");
-    mac.update(p.as_bytes());
-    mac.verify_slice(&signature)
-        .map_err(|_| AuthError::Signature)?;
+    let key = DecodingKey::from_secret(secret).map_err(|_| AuthError::NoSecret)?;
+    let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &hs256_only()).map_err(
+        |e| match e.kind() {
+            ErrorKind::InvalidSignature => AuthError::Signature,
+            ErrorKind::InvalidAlgorithm
+            | ErrorKind::InvalidAlgorithmName
+            | ErrorKind::UnsupportedAlgorithm
+            | ErrorKind::MissingAlgorithm => AuthError::Algorithm,
+            // Includes a `crit` header, which no token of ours carries.
+            ErrorKind::InvalidToken => AuthError::Malformed("not a well-formed JWS"),
+            ErrorKind::Base64(_) => AuthError::Malformed("segment is not base64url"),
+            ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
+                AuthError::Malformed("header or claims are not a JSON object")
+            }
+            _ => AuthError::Malformed("unreadable token"),
+        },
+    )?;
+    Ok(data.claims)
+}
 
-    let claims = object(&segment(p)?, "claims are not a JSON object")?;
-    let exp = numeric(&claims, "exp")
+/// Applies the claims policy at unix time `now`.
+pub(crate) fn claims_at(claims: &Map<String, Value>, now: i64) -> Result<Claims, AuthError> {
+    let exp = numeric(claims, "exp")
         .map_err(|_| AuthError::NoExpiry)?
         .ok_or(AuthError::NoExpiry)?;
     if now >= exp.saturating_add(LEEWAY_SECS) {
         return Err(AuthError::Expired);
     }
-    let nbf = numeric(&claims, "nbf").map_err(|_| AuthError::Malformed("nbf is not a number"))?;
+    let nbf = numeric(claims, "nbf").map_err(|_| AuthError::Malformed("nbf is not a number"))?;
     if nbf.is_some_and(|nbf| nbf > now.saturating_add(LEEWAY_SECS)) {
         return Err(AuthError::NotYetValid);
     }
-    let iat = numeric(&claims, "iat").map_err(|_| AuthError::Malformed("iat is not a number"))?;
+    let iat = numeric(claims, "iat").map_err(|_| AuthError::Malformed("iat is not a number"))?;
     if iat.is_some_and(|iat| iat > now.saturating_add(LEEWAY_SECS)) {
         return Err(AuthError::NotYetValid);
     }
@@ -168,24 +181,33 @@ pub fn verify_token(token: &str, secret: &[u8], now: i64) -> Result<Claims, Auth
         }
         _ => return Err(AuthError::Subject),
     };
-    Ok(Claims { sub, exp, nbf, iat })
+    let email = claims
+        .get("email")
+        .and_then(Value::as_str)
+        .filter(|e| e.contains('@') && e.len() <= 254)
+        .map(str::to_owned);
+    Ok(Claims {
+        sub,
+        exp,
+        nbf,
+        iat,
+        email,
+    })
 }
 
-/// Signs `claims` as an HS256 JWT with `secret` (for tests and tools that mint tokens).
+/// Signs `claims` as an HS256 JWT with `secret` (the stream tickets; tests and tools that mint
+/// tokens).
 pub fn sign_hs256(claims: &Value, secret: &[u8]) -> String {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(header.as_bytes());
-    mac.update(b".");
-    mac.update(payload.as_bytes());
-    let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-    format!("{header}.{payload}.{sig}")
+    let key = EncodingKey::from_secret(secret).expect("an HS256 key must not be empty");
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &key)
+        .expect("HS256 signing of a JSON value cannot fail")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
     use serde_json::json;
 
     const SECRET: &[u8] = b"test-secret-of-at-least-32-bytes!!";
@@ -204,6 +226,10 @@ mod tests {
         let t = token(json!({"sub": "user-42", "exp": NOW + 600, "iat": NOW, "nbf": NOW}));
         let c = verify_bearer(Some(&bearer(&t)), SECRET, NOW).unwrap();
         assert_eq!(c.sub, "user-42");
+        assert_eq!(c.email, None);
+        let t = token(json!({"sub": "u", "exp": NOW + 600, "email": "u@example.com"}));
+        let c = verify_token(&t, SECRET, NOW).unwrap();
+        assert_eq!(c.email.as_deref(), Some("u@example.com"));
         assert_eq!(c.exp, NOW + 600);
         assert!(verify_bearer(Some(&format!("bearer  {t} ")), SECRET, NOW).is_ok());
     }
@@ -245,12 +271,11 @@ mod tests {
     #[test]
     fn refuses_alg_none_and_other_algorithms() {
         let claims = URL_SAFE_NO_PAD.encode(json!({"sub": "u", "exp": NOW + 600}).to_string());
+        // An algorithm the token names that is not HS256: refused as such.
         for header in [
-            r#"{"alg":"none","typ":"JWT"}"#,
             r#"{"alg":"HS512"}"#,
             r#"{"alg":"RS256"}"#,
-            r#"{"typ":"JWT"}"#,
-            r#"{"alg":"HS256","crit":["exp"]}"#,
+            r#"{"alg":"ES256"}"#,
         ] {
             let h = URL_SAFE_NO_PAD.encode(header);
             assert_eq!(
@@ -259,6 +284,25 @@ mod tests {
                 "{header}"
             );
         }
+        // `none` (not an algorithm jsonwebtoken knows), no `alg`, a `crit` header: refused
+        // before any signature is checked.
+        for header in [
+            r#"{"alg":"none","typ":"JWT"}"#,
+            r#"{"typ":"JWT"}"#,
+            r#"{"alg":"HS256","crit":["exp"]}"#,
+        ] {
+            let h = URL_SAFE_NO_PAD.encode(header);
+            let e = verify_token(&format!("{h}.{claims}."), SECRET, NOW).unwrap_err();
+            assert!(
+                matches!(e, AuthError::Malformed(_) | AuthError::Algorithm),
+                "{header}: {e:?}"
+            );
+        }
+        // A correctly signed token whose header says `none` is still refused.
+        let h = URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#);
+        let good = token(json!({"sub": "u", "exp": NOW + 600}));
+        let sig = good.rsplit('.').next().unwrap();
+        assert!(verify_token(&format!("{h}.{claims}.{sig}"), SECRET, NOW).is_err());
     }
 
     #[test]
@@ -302,6 +346,22 @@ mod tests {
         }
         let t = token(json!({"exp": NOW + 600}));
         assert_eq!(verify_token(&t, SECRET, NOW), Err(AuthError::Subject));
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut state: u64 = 0x9e3779b97f4a7c15;
+        let alphabet: Vec<char> = "aZ09=.-_+/ \t{}\"éß🚀eyJ".chars().collect();
+        for _ in 0..3000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 80) as usize;
+            let text: String = (0..len)
+                .map(|i| alphabet[((state >> (i % 50)) % alphabet.len() as u64) as usize])
+                .collect();
+            assert!(verify_bearer(Some(&format!("Bearer {text}")), SECRET, NOW).is_err());
+        }
     }
 
     #[test]

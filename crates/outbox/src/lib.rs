@@ -1,4 +1,9 @@
-//! Outbox statements: claim, mark published, release, purge, stats.
+//! The transactional outbox (table `outbox`, migrations/V2__outbox.sql) over Dapr's PostgreSQL
+//! binding, shared by every service that publishes events as the effect of a write.
+//!
+//! A write stores its events with [`outbox_cte`] in the same statement as its own rows, so they
+//! are never lost and never published for a write that did not commit; the relay ([`drain_once`],
+//! feature `relay`) then publishes them through the Dapr sidecar, in order per partition key.
 //!
 //! Ordering: Kafka keeps one partition key's events in order only if they are published in
 //! order. A claim therefore starts only from a *head* row (the oldest unpublished row of its
@@ -10,9 +15,60 @@
 //! drainer's claim expires after `claim_seconds` and another drainer publishes the rows again
 //! (at-least-once; consumers deduplicate on `event_id`).
 
-use serde_json::json;
+#![warn(missing_docs)]
 
-use super::{ts_ms, Binder, Statement};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use todo_events::{EncodeError, Event};
+use todo_sql::{field, shape, single, ts_ms, Binder, RowError, Statement};
+use uuid::Uuid;
+
+#[cfg(feature = "relay")]
+mod relay;
+#[cfg(feature = "relay")]
+pub use relay::{drain, drain_once, PUBSUB};
+
+/// One event to publish, stored in the outbox in the same statement as the write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxMessage {
+    /// Topic name (`task-events`, `task-updates`, `reminders`).
+    pub topic: String,
+    /// Kafka partition key (`metadata.partitionKey`): the task id.
+    pub partition_key: String,
+    /// The event, validated against its schema (with `schema_version` stamped).
+    pub payload: Value,
+}
+
+impl OutboxMessage {
+    /// Encodes `event` (stamp `schema_version`, validate against the topic's schema) for its topic,
+    /// keyed by its task id.
+    pub fn encode<E: Event>(event: &E) -> Result<OutboxMessage, EncodeError> {
+        Ok(OutboxMessage {
+            topic: E::TOPIC.name().to_owned(),
+            partition_key: event.task_id().to_string(),
+            payload: todo_events::to_value(event)?,
+        })
+    }
+}
+
+/// The outbox messages as the JSON array parameter of a write statement.
+pub fn outbox_param(messages: &[OutboxMessage]) -> Value {
+    serde_json::to_value(messages).unwrap_or_else(|_| Value::Array(Vec::new()))
+}
+
+/// The CTE `o` that inserts `outbox` rows, in order, once for each row of CTE `w` (a write's
+/// `RETURNING` with an `id` column: 0 rows, nothing is inserted; 1 row, every message is).
+/// `w.id` becomes the rows' `task_id`.
+pub fn outbox_cte(b: &mut Binder, w: &str, outbox: &[OutboxMessage]) -> String {
+    let messages = b.jsonb(&outbox_param(outbox));
+    format!(
+        "o AS (INSERT INTO outbox (task_id, topic, partition_key, payload) \
+         SELECT {w}.id, m.msg->>'topic', m.msg->>'partition_key', m.msg->'payload' \
+         FROM {w}, jsonb_array_elements({messages}) WITH ORDINALITY AS m(msg, ord) \
+         ORDER BY m.ord)"
+    )
+}
 
 /// Claims up to `limit` unpublished rows for `claim_seconds`, oldest first, whole key runs
 /// only. Row: `{"messages": [{"id", "task_id", "topic", "partition_key", "payload",
@@ -97,4 +153,40 @@ pub fn outbox_stats() -> Statement {
         ts_ms("min(created_at)")
     );
     Binder::default().finish(sql)
+}
+
+/// A claimed outbox row.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct OutboxRow {
+    /// Row id (for [`mark_published`] / [`release_outbox`]).
+    pub id: i64,
+    /// The task the event is about.
+    pub task_id: Uuid,
+    /// Topic to publish to.
+    pub topic: String,
+    /// `metadata.partitionKey` of the publish.
+    pub partition_key: String,
+    /// The event body.
+    pub payload: Value,
+    /// When the write that produced it committed (about).
+    pub created_at: DateTime<Utc>,
+}
+
+/// The rows of [`claim_outbox`], in publishing order.
+pub fn outbox_batch(rows: &[Vec<Value>]) -> Result<Vec<OutboxRow>, RowError> {
+    field(&single(rows)?, "messages")
+}
+
+/// Backlog of the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct OutboxStats {
+    /// Unpublished rows.
+    pub pending: u64,
+    /// Creation time of the oldest unpublished row.
+    pub oldest_created_at: Option<DateTime<Utc>>,
+}
+
+/// The row of [`outbox_stats`].
+pub fn outbox_stats_row(rows: &[Vec<Value>]) -> Result<OutboxStats, RowError> {
+    serde_json::from_value(single(rows)?).map_err(|e| shape(e.to_string()))
 }

@@ -4,6 +4,8 @@
 //! The context binds it to the user, the list and its filters and sort, so a cursor that was
 //! edited, or replayed with other filters or by another user, is refused (400).
 
+#![warn(missing_docs)]
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};

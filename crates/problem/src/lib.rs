@@ -1,4 +1,6 @@
-//! Validation errors and RFC 9457 problem details.
+//! Validation errors and RFC 9457 problem details, shared by every HTTP service of the project.
+
+#![warn(missing_docs)]
 
 use std::fmt;
 

@@ -1,0 +1,74 @@
+//! The relay: publishes claimed outbox rows through the Dapr sidecar, in order per key.
+
+use todo_sidecar::Sidecar;
+
+use crate::{claim_outbox, mark_published, outbox_batch, release_outbox};
+
+/// The Dapr pub/sub component (Kafka) every service publishes to.
+pub const PUBSUB: &str = "pubsub";
+
+/// Rows claimed per drain, and how long a claim holds before another drainer may take over.
+const BATCH: u32 = 100;
+const CLAIM_SECONDS: u32 = 30;
+
+/// [`drain`], logging a failure instead of returning it: the answer is how many were published
+/// (0 when the drain failed; the outbox timer drains again).
+pub async fn drain_once(sidecar: &Sidecar, db: &str, who: &str) -> usize {
+    match drain(sidecar, db).await {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("{who}: outbox drain: {e}; the timer drains again");
+            0
+        }
+    }
+}
+
+/// Claims a batch of unpublished rows from the binding `db`, publishes them in `id` order with
+/// `metadata.partitionKey`, stops a key at its first failure (releasing that key's later rows
+/// so the next drain retries them in order), and marks what went out. Answers how many rows
+/// were published.
+pub async fn drain(sidecar: &Sidecar, db: &str) -> Result<usize, String> {
+    let st = claim_outbox(BATCH, CLAIM_SECONDS);
+    let rows = sidecar
+        .query(db, &st.sql, &st.params)
+        .await
+        .map_err(|e| e.to_string())?;
+    let batch = outbox_batch(&rows).map_err(|e| e.to_string())?;
+    let (mut published, mut released) = (Vec::new(), Vec::new());
+    let mut failed_keys: Vec<(&str, &str)> = Vec::new();
+    for row in &batch {
+        let key = (row.topic.as_str(), row.partition_key.as_str());
+        if failed_keys.contains(&key) {
+            released.push(row.id);
+            continue;
+        }
+        let body = serde_json::to_vec(&row.payload).map_err(|e| e.to_string())?;
+        match sidecar
+            .publish(PUBSUB, &row.topic, &body, Some(&row.partition_key))
+            .await
+        {
+            Ok(()) => published.push(row.id),
+            Err(e) => {
+                eprintln!(
+                    "outbox: publish of row {} to {} failed: {e}",
+                    row.id, row.topic
+                );
+                failed_keys.push(key);
+                released.push(row.id);
+            }
+        }
+    }
+    for (ids, st) in [
+        (&published, mark_published(&published)),
+        (&released, release_outbox(&released)),
+    ] {
+        if !ids.is_empty() {
+            let rows = sidecar
+                .query(db, &st.sql, &st.params)
+                .await
+                .map_err(|e| e.to_string())?;
+            todo_sql::count(&rows).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(published.len())
+}
