@@ -11,6 +11,8 @@
 #   ./dev test      all tests: unit, contracts, schema check, end to end (starts/stops the stack)
 #   ./dev clean     down, then delete the stack's data (databases, topics, jobs)
 #   ./dev env       the SPIN_VARIABLE_* exports of this stack (for `spin up` by hand)
+#   ./dev token U   a development JWT for user U (the web board's sign-in, curl)
+#   ./dev mail      the email reminders the stack's mail sink received
 #   ./dev stop|start kafka|app   stop or restart one part (failure tests; `spin up` by hand)
 #   ./dev switch spin|host   serve the app with the other runtime (same port, sidecars stay up)
 #
@@ -29,6 +31,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
 HOST_PORT="${TODO_HOST_PORT:-3000}"
 PG_PORT="${TODO_PG_PORT:-5432}"
 SCHED_PORT=50006 SCHED_HEALTH_PORT=58080 SCHED_METRICS_PORT=59090
+SMTP_PORT="${TODO_SMTP_PORT:-2525}"          # the mail sink (contracts/dapr-components/selfhosted/smtp.yaml)
+PUSHPIN_PORT="${TODO_PUSHPIN_PORT:-7999}"    # browsers: the app through Pushpin (realtime streams)
+PUSHPIN_PUBLISH_PORT=5561                    # Pushpin's HTTP publish API (port_offset 0)
 export KAFKA_PORT="${KAFKA_PORT:-9092}"
 
 say() { printf '%s\n' "$*"; }
@@ -67,7 +72,7 @@ secrets() {
     mkdir -p "$RUN"
     touch "$RUN/secrets.env" && chmod 600 "$RUN/secrets.env"
     local key
-    for key in DAPR_API_TOKEN APP_API_TOKEN PG_PASSWORD JWT_SECRET; do
+    for key in DAPR_API_TOKEN APP_API_TOKEN PG_PASSWORD JWT_SECRET PUSHPIN_SIG_KEY; do
         grep -q "^$key=" "$RUN/secrets.env" ||
             echo "$key=$(head -c 32 /dev/urandom | base64 | tr -d '/+=')" >>"$RUN/secrets.env"
     done
@@ -130,11 +135,31 @@ start_scheduler() {
 host_env() {
     # Spin variables: the tokens, and where each app-id's sidecar listens.
     local vars=(SPIN_VARIABLE_DAPR_API_TOKEN="$DAPR_API_TOKEN" SPIN_VARIABLE_APP_API_TOKEN="$APP_API_TOKEN"
-        SPIN_VARIABLE_JWT_SECRET="$JWT_SECRET")
+        SPIN_VARIABLE_JWT_SECRET="$JWT_SECRET"
+        SPIN_VARIABLE_PUSHPIN_PUBLISH_URL="http://127.0.0.1:$PUSHPIN_PUBLISH_PORT")
     while read -r app http _grpc _metrics var; do
         vars+=("SPIN_VARIABLE_${var^^}=http://127.0.0.1:$http")
     done < <(apps)
     printf '%s\n' "${vars[@]}"
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# The mail sink: a real SMTP server keeping every message in $RUN/mail (email reminders).
+start_mailsink() {
+    spawn mailsink "$CACHE/venv/bin/python" "$ROOT/tools/mailsink/mailsink.py" \
+        --listen "127.0.0.1:$SMTP_PORT" --dir "$RUN/mail"
+    wait_for mailsink 30 port_open "$SMTP_PORT"
+}
+
+# Pushpin in front of the app: it holds the browsers' SSE and WebSocket connections for the
+# stateless realtime component (tools/pushpin, docs/pushpin.md).
+start_pushpin() {
+    PUSHPIN_SIG_KEY="$PUSHPIN_SIG_KEY" PUSHPIN_LOGDIR="$RUN/logs/pushpin" \
+        "$ROOT/tools/pushpin/pushpin.sh" config "$RUN/pushpin" "$HOST_PORT" "$PUSHPIN_PORT" 0 >/dev/null
+    spawn pushpin "$ROOT/tools/pushpin/pushpin.sh" start "$RUN/pushpin"
+    PUSHPIN_PID="$(cat "$(pidfile pushpin)")" "$ROOT/tools/pushpin/pushpin.sh" wait "$PUSHPIN_PORT" 30 0 \
+        >>"$RUN/logs/pushpin.log" 2>&1 || { tail -n 20 "$RUN/logs/pushpin.log" >&2; die "pushpin not ready (log $RUN/logs/pushpin.log)"; }
 }
 
 # The Spin CLI: `spin` on PATH, else the one setup.sh unpacked from ../shared/bin into the cache.
@@ -201,6 +226,10 @@ write_stack_env() {
         echo "KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT"
         echo "PG_DSN=host=127.0.0.1 port=$PG_PORT user=todo dbname=todo"
         echo "SCHEDULER=127.0.0.1:$SCHED_PORT"
+        echo "PUSHPIN_URL=http://127.0.0.1:$PUSHPIN_PORT"
+        echo "PUSHPIN_PUBLISH_URL=http://127.0.0.1:$PUSHPIN_PUBLISH_PORT"
+        echo "MAIL_DIR=$RUN/mail"
+        echo "SMTP_PORT=$SMTP_PORT"
         while read -r app http _rest; do echo "DAPR_URL_${app//-/_}=http://127.0.0.1:$http"; done < <(apps)
     } >"$RUN/stack.env"
 }
@@ -219,8 +248,10 @@ cmd_up() {
     say "starting postgres";  start_postgres
     say "starting kafka";     start_kafka
     say "starting scheduler"; start_scheduler
+    say "starting mailsink";  start_mailsink
     local runtime; runtime="$(choose_runtime)"
     say "starting app ($runtime)"; start_app "$runtime"
+    say "starting pushpin";   start_pushpin
     say "starting sidecars";  start_sidecars
     write_stack_env
     trap - INT TERM EXIT
@@ -262,13 +293,15 @@ cmd_down() {
 
 cmd_status() {
     local p any=0
-    for p in postgres kafka scheduler app $(apps | cut -f1 | sed 's/^/daprd-/'); do
+    for p in postgres kafka scheduler mailsink app pushpin $(apps | cut -f1 | sed 's/^/daprd-/'); do
         if alive "$p"; then any=1; state="running (pid $(cat "$(pidfile "$p")"))"; else state="stopped"; fi
         case "$p" in
         postgres) where="postgresql://127.0.0.1:$PG_PORT/todo" ;;
         kafka) where="127.0.0.1:$KAFKA_PORT" ;;
         scheduler) where="127.0.0.1:$SCHED_PORT (healthz :$SCHED_HEALTH_PORT)" ;;
         app) where="http://127.0.0.1:$HOST_PORT (runtime: $(runtime_now))" ;;
+        mailsink) where="smtp://127.0.0.1:$SMTP_PORT (./dev mail)" ;;
+        pushpin) where="http://127.0.0.1:$PUSHPIN_PORT (browsers; publish :$PUSHPIN_PUBLISH_PORT)" ;;
         daprd-*) where="http://127.0.0.1:$(apps | awk -v a="${p#daprd-}" '$1==a {print $2}')" ;;
         esac
         printf '%-22s %-24s %s\n' "$p" "$state" "$where"
@@ -296,7 +329,7 @@ cmd_test() {
 # `spin up` by hand beside the sidecars, README "Running with Spin").
 cmd_part() {
     local action="$1" part="${2:-}"
-    case "$part" in kafka | app) ;; *) die "usage: ./dev $action kafka|app" ;; esac
+    case "$part" in kafka | app | mailsink | pushpin) ;; *) die "usage: ./dev $action kafka|app|mailsink|pushpin" ;; esac
     secrets
     if [ "$action" = stop ]; then
         alive "$part" || die "$part is not running"
@@ -308,6 +341,8 @@ cmd_part() {
         case "$part" in
         kafka) start_kafka ;;
         app) start_app "$(choose_runtime)" ;;
+        mailsink) start_mailsink ;;
+        pushpin) start_pushpin ;;
         esac
         say "$part started"
     fi
@@ -332,6 +367,31 @@ cmd_env() {
     host_env | sed "s/^\([A-Z_]*\)=\(.*\)$/export \1='\2'/"
 }
 
+# A development JWT for <user> (HS256 with the stack's secret, 12 h), as the auth service would
+# issue it: for the web board's sign-in and for curl.
+cmd_token() {
+    local user="${1:-}"
+    [ -n "$user" ] || die "usage: ./dev token <user> [email]"
+    secrets
+    JWT_SECRET="$JWT_SECRET" "$CACHE/venv/bin/python" -c '
+import os, sys, time, jwt
+user, email = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else sys.argv[1] + "@todo.localhost")
+now = int(time.time())
+print(jwt.encode({"sub": user, "email": email, "iat": now, "exp": now + 12 * 3600}, os.environ["JWT_SECRET"], algorithm="HS256"))
+' "$user" "${2:-}"
+}
+
+# The mail the sink received (one line each: to, subject).
+cmd_mail() {
+    [ -f "$RUN/mail/index.jsonl" ] || { say "no mail yet ($RUN/mail)"; return 0; }
+    "$CACHE/venv/bin/python" -c '
+import json, sys
+for line in open(sys.argv[1]):
+    m = json.loads(line)
+    print(f"#{m[\"n\"]} to {\",\".join(m[\"to\"])}: {m[\"subject\"]}")
+' "$RUN/mail/index.jsonl"
+}
+
 cmd_clean() {
     cmd_down
     rm -rf "$DATA" "$PGDATA_DIR" "$RUN/secrets.env" "$RUN/stack.env"
@@ -349,6 +409,8 @@ clean) cmd_clean ;;
 stop | start) cmd_part "$@" ;;
 switch) shift; cmd_switch "$@" ;;
 env) cmd_env ;;
+token) shift; cmd_token "$@" ;;
+mail) cmd_mail ;;
 setup) shift; "$ROOT/tools/devstack/setup.sh" "$@" ;;
-*) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+*) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -41,6 +41,8 @@ install_system() {
     command -v setpriv >/dev/null || apt_install util-linux
     command -v curl >/dev/null || apt_install curl
     command -v xz >/dev/null || apt_install xz-utils
+    "$ROOT/tools/pushpin/pushpin.sh" install >>"$LOGS/apt.log" 2>&1 ||
+        die "installing pushpin failed; see $LOGS/apt.log"
 }
 
 # Real Spin for `spin up` and the tests: the CLI cannot come from a registry, so it is unpacked from

@@ -20,6 +20,7 @@ package main
 import (
 	"github.com/dapr/components-contrib/bindings/cron"
 	bindingspg "github.com/dapr/components-contrib/bindings/postgres"
+	"github.com/dapr/components-contrib/bindings/smtp"
 	"github.com/dapr/components-contrib/nameresolution/mdns"
 	pubsubinmemory "github.com/dapr/components-contrib/pubsub/in-memory"
 	"github.com/dapr/components-contrib/pubsub/kafka"
@@ -60,6 +61,8 @@ func init() {
 
 	// bindings_postgres.go: bindings.postgres / bindings.postgresql (output)
 	bindingsLoader.DefaultRegistry.RegisterOutputBinding(bindingspg.NewPostgres, "postgres", "postgresql")
+	// bindings_smtp.go: bindings.smtp (output; the notification service's email channel)
+	bindingsLoader.DefaultRegistry.RegisterOutputBinding(smtp.NewSMTP, "smtp")
 	// bindings_cron.go: bindings.cron (input)
 	bindingsLoader.DefaultRegistry.RegisterInputBinding(cron.NewCron, "cron")
 
