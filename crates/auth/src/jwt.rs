@@ -137,6 +137,7 @@ pub(crate) fn verify_jws(token: &str, secret: &[u8]) -> Result<Map<String, Value
     if token.split('.').count() != 3 {
         return Err(AuthError::Malformed("expected three segments"));
     }
+    crate::hs256::install();
     let key = DecodingKey::from_secret(secret).map_err(|_| AuthError::NoSecret)?;
     let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &hs256_only()).map_err(
         |e| match e.kind() {
@@ -198,6 +199,7 @@ pub(crate) fn claims_at(claims: &Map<String, Value>, now: i64) -> Result<Claims,
 /// Signs `claims` as an HS256 JWT with `secret` (the stream tickets; tests and tools that mint
 /// tokens).
 pub fn sign_hs256(claims: &Value, secret: &[u8]) -> String {
+    crate::hs256::install();
     let key = EncodingKey::from_secret(secret).expect("an HS256 key must not be empty");
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &key)
         .expect("HS256 signing of a JSON value cannot fail")

@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+mod hs256;
 pub mod jwt;
 pub mod ticket;
 
