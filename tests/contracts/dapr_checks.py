@@ -549,6 +549,7 @@ def profile_errors(profile: str, resources: list[Resource]) -> list[str]:
         "statestore": "state.postgresql",
         "tododb": "bindings.postgresql",
         "outbox-drain": "bindings.cron",
+        "smtp": "bindings.smtp",
     }
     if profile == "selfhosted":
         expected["secretstore"] = "secretstores.local.env"

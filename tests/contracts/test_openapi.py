@@ -164,6 +164,8 @@ FIELD_CASES = [
     ("AuditEntry", lambda: rs.struct_fields(T / "sql" / "decode.rs", "AuditEntry")),
     ("AuditPage", lambda: rs.struct_fields(T / "sql" / "decode.rs", "AuditPage")),
     ("FieldError", lambda: rs.struct_fields(rs.ROOT / "crates" / "problem" / "src" / "lib.rs", "FieldError")),
+    ("ReminderView", lambda: rs.struct_fields(rs.ROOT / "crates" / "reminders" / "src" / "list.rs", "ReminderView")),
+    ("ReminderPage", lambda: rs.struct_fields(rs.ROOT / "crates" / "reminders" / "src" / "list.rs", "ReminderPage")),
 ]
 
 
@@ -174,7 +176,7 @@ def test_schema_fields_match_the_rust_code(doc, name, rust):
 
 def test_task_response_schemas_require_every_field(doc):
     """The API always sends every Task/Reminder field (null when empty), and nothing else."""
-    for name in ("Task", "Reminder", "TaskPage", "AuditPage"):
+    for name in ("Task", "Reminder", "TaskPage", "AuditPage", "ReminderView", "ReminderPage"):
         s = schema(doc, name)
         assert sorted(s["required"]) == sorted(s["properties"]), f"{name}: required != properties"
         assert s["additionalProperties"] is False, f"{name} must not allow other fields"
@@ -187,6 +189,8 @@ def test_query_parameters_match_the_rust_parsers(doc):
     audit = rs.str_list_const(T / "query.rs", "AuditQuery", "PARAMS")
     assert drift(tasks, query_params(doc, "/api/tasks", "get")) == []
     assert drift(audit, query_params(doc, "/api/audit", "get")) == []
+    reminders = rs.str_list_const(rs.ROOT / "crates" / "reminders" / "src" / "list.rs", "ReminderQuery", "PARAMS")
+    assert drift(reminders, query_params(doc, "/api/reminders", "get")) == []
 
 
 def test_enums_match_the_rust_code(doc):
@@ -274,6 +278,7 @@ def test_every_operation_is_authenticated_and_documents_its_errors(doc):
         ("/api/tasks", "post"), ("/api/tasks", "get"), ("/api/tasks/{id}", "get"),
         ("/api/tasks/{id}", "patch"), ("/api/tasks/{id}", "delete"),
         ("/api/tasks/{id}/complete", "post"), ("/api/tasks/{id}/reopen", "post"), ("/api/audit", "get"),
+        ("/api/reminders", "get"),
     }
     unauthorized = doc["components"]["responses"]["Unauthorized"]
     assert unauthorized["headers"]["WWW-Authenticate"]["$ref"].endswith("/WWW-Authenticate")

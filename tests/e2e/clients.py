@@ -128,6 +128,34 @@ class Api:
             params["cursor"] = page["next_cursor"]
         raise AssertionError("more than 1000 audit pages")
 
+    def reminders(self, params=None) -> requests.Response:
+        return self.call("GET", "/api/reminders", params=params)
+
+    def reminder(self, reminder_id: str) -> dict | None:
+        """The notification service's record of one reminder of this user, or None."""
+        items: list[dict] = []
+        params = {"limit": 100}
+        while True:
+            r = self.reminders(params)
+            assert r.status_code == 200, describe(r)
+            page = r.json()
+            items += page["items"]
+            if not page["next_cursor"]:
+                break
+            params = {"limit": 100, "cursor": page["next_cursor"]}
+        return next((i for i in items if i["reminder_id"] == reminder_id), None)
+
+    def wait_reminder(self, reminder_id: str, state: str, timeout: float = 60.0) -> dict:
+        """Polls until the reminder is in `state`; fails showing its last record."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            last = self.reminder(reminder_id)
+            if last and last["state"] == state:
+                return last
+            time.sleep(0.2)
+        raise AssertionError(f"reminder {reminder_id} not {state} within {timeout:.0f}s: {last}")
+
     def wait_audit(self, task_id: str, count: int, timeout: float = 60.0) -> list[dict]:
         """Polls until the task has at least `count` audit rows; answers them, newest first."""
         return wait_until(

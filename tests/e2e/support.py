@@ -75,6 +75,12 @@ def wait_until(what: str, fn, timeout: float = 45.0, interval: float = 0.25):
         time.sleep(interval)
 
 
+def data_of(value) -> dict:
+    """The event inside a CloudEvent envelope as Dapr writes it to Kafka ({} if it is not one)."""
+    data = value.get("data") if isinstance(value, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
 class TopicReader:
     """Reads one topic from the offsets it had when created, with a real Kafka consumer."""
 
@@ -113,6 +119,15 @@ class TopicReader:
                 key = msg.key()
                 return (key.decode() if key is not None else None), value
         pytest.fail(f"no matching message on {self.topic} within {timeout:.0f}s", pytrace=False)
+
+    def find_event(self, predicate, timeout: float = 45.0) -> dict:
+        """The first event (the `data` of the CloudEvent Dapr wrote) for which `predicate` holds."""
+        return self.find_event_keyed(predicate, timeout)[1]
+
+    def find_event_keyed(self, predicate, timeout: float = 45.0) -> tuple[str | None, dict]:
+        """(Kafka key, event) of the first CloudEvent whose `data` satisfies `predicate`."""
+        key, value = self.find_keyed(lambda v: predicate(data_of(v)), timeout)
+        return key, data_of(value)
 
     def collect(self, predicate, seconds: float) -> list[dict]:
         """Every message value satisfying `predicate` that arrives within `seconds`."""

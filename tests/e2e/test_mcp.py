@@ -1,5 +1,5 @@
 """The task API's MCP tools at /mcp, driven by the official MCP Python SDK (`mcp`, Streamable HTTP
-transport, bearer token on every request): the handshake, the six tools and their input schemas,
+transport, bearer token on every request): the handshake, the seven tools and their input schemas,
 every tool end to end, tool errors that name the field, isolation between users, and the HTTP
 details of the transport (401, 405 for GET, 202 for notifications)."""
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parents[2]
 OPENAPI = yaml.safe_load((ROOT / "contracts" / "openapi" / "task-api.openapi.yaml").read_text())
 SCHEMAS = OPENAPI["components"]["schemas"]
-TOOLS = {"add_task", "list_tasks", "complete_task", "delete_task", "update_task", "set_reminder"}
+TOOLS = {"add_task", "list_tasks", "complete_task", "delete_task", "update_task", "set_reminder", "list_reminders"}
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ async def test_the_sdks_default_connect_mode_works_too(stack, user_a):
         assert TOOLS <= {t.name for t in (await client.list_tools()).tools}
 
 
-async def test_tools_list_has_the_six_tools_with_input_schemas(stack, user_a):
+async def test_tools_list_has_the_seven_tools_with_input_schemas(stack, user_a):
     async with mcp_client(stack.host_url, user_a.token) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) == TOOLS
@@ -79,6 +79,7 @@ async def test_tools_list_has_the_six_tools_with_input_schemas(stack, user_a):
     assert {"task_id"} | set(SCHEMAS["UpdateTask"]["properties"]) <= props["update_task"]
     assert list_params() <= props["list_tasks"] and required["list_tasks"] == set()
     assert {"task_id", "remind_at", "before_minutes", "channel"} <= props["set_reminder"]
+    assert {"state", "task_id", "order", "limit", "cursor"} <= props["list_reminders"] and required["list_reminders"] == set()
     for name in ("complete_task", "delete_task", "update_task", "set_reminder"):
         assert "task_id" in required[name], f"{name} requires task_id"
     assert tools["add_task"].input_schema["properties"]["priority"].get("enum", None) in (None, ["low", "normal", "high", "urgent"])

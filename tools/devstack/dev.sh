@@ -13,7 +13,8 @@
 #   ./dev env       the SPIN_VARIABLE_* exports of this stack (for `spin up` by hand)
 #   ./dev token U   a development JWT for user U (the web board's sign-in, curl)
 #   ./dev mail      the email reminders the stack's mail sink received
-#   ./dev stop|start kafka|app   stop or restart one part (failure tests; `spin up` by hand)
+#   ./dev stop|start PART  stop or restart one part: kafka, app, mailsink, pushpin, scheduler
+#                   (failure tests; `spin up` by hand)
 #   ./dev switch spin|host   serve the app with the other runtime (same port, sidecars stay up)
 #
 # Runtime: TODO_RUNTIME=spin|host chooses; by default Spin when `spin` is on PATH or unpacked into
@@ -329,7 +330,7 @@ cmd_test() {
 # `spin up` by hand beside the sidecars, README "Running with Spin").
 cmd_part() {
     local action="$1" part="${2:-}"
-    case "$part" in kafka | app | mailsink | pushpin) ;; *) die "usage: ./dev $action kafka|app|mailsink|pushpin" ;; esac
+    case "$part" in kafka | app | mailsink | pushpin | scheduler) ;; *) die "usage: ./dev $action kafka|app|mailsink|pushpin|scheduler" ;; esac
     secrets
     if [ "$action" = stop ]; then
         alive "$part" || die "$part is not running"
@@ -343,6 +344,7 @@ cmd_part() {
         app) start_app "$(choose_runtime)" ;;
         mailsink) start_mailsink ;;
         pushpin) start_pushpin ;;
+        scheduler) start_scheduler ;;
         esac
         say "$part started"
     fi
@@ -412,5 +414,5 @@ env) cmd_env ;;
 token) shift; cmd_token "$@" ;;
 mail) cmd_mail ;;
 setup) shift; "$ROOT/tools/devstack/setup.sh" "$@" ;;
-*) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+*) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

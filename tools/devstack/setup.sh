@@ -16,7 +16,7 @@ say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
 
 # The Spin components: cargo package name and the .wasm it produces (spin.toml's `source`).
-COMPONENTS=(task-api audit e2e-probe parity-probe)
+COMPONENTS=(task-api audit recurring notification e2e-probe parity-probe)
 
 apt_install() {
     local missing=()

@@ -72,7 +72,7 @@ fn initialize(params: &Value) -> Value {
         "protocolVersion": version,
         "capabilities": { "tools": { "listChanged": false } },
         "serverInfo": { "name": "todo-task-api", "version": env!("CARGO_PKG_VERSION") },
-        "instructions": "Manage the signed-in user's tasks: add, list, update, complete, delete, and set reminders."
+        "instructions": "Manage the signed-in user's tasks: add, list, update, complete, delete, set reminders, and see which reminders are upcoming, sent, missed or failed."
     })
 }
 
@@ -126,6 +126,12 @@ async fn call(tasks: &Tasks<'_>, params: &Value) -> Result<Value, (i64, String)>
             Ok(id) => tasks.add_reminder(id, args).await.map(to_value),
             Err(e) => Err(e),
         },
+        "list_reminders" => {
+            if let (Some(obj), Some(t)) = (args.as_object_mut(), task_id.clone()) {
+                obj.insert("task_id".into(), t);
+            }
+            tasks.reminders(&query_string(&args)).await
+        }
         _ => return Err((-32602, format!("unknown tool: {name}"))),
     };
     Ok(match outcome {
@@ -223,6 +229,18 @@ pub fn tool_list() -> Vec<Value> {
         tool("delete_task", "Delete a task.", json!({ "task_id": task_id }), &["task_id"]),
         tool("update_task", "Change some fields of a task; null clears an optional field.", update, &["task_id"]),
         tool("set_reminder", "Add a reminder to a task.", set_reminder, &["task_id"]),
+        tool(
+            "list_reminders",
+            "List the user's reminders by time: upcoming, sent, missed, failed or cancelled (pass next_cursor back as cursor).",
+            json!({
+                "state": { "type": "string", "description": "upcoming, sent, missed, failed or cancelled; several comma-separated." },
+                "task_id": task_id,
+                "order": { "type": "string", "enum": ["asc", "desc"] },
+                "limit": { "type": "integer", "minimum": 1, "maximum": 100 },
+                "cursor": { "type": "string" },
+            }),
+            &[],
+        ),
     ]
 }
 
@@ -231,7 +249,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lists_six_tools_with_object_schemas() {
+    fn lists_seven_tools_with_object_schemas() {
         let tools = tool_list();
         let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
         assert_eq!(
@@ -242,7 +260,8 @@ mod tests {
                 "complete_task",
                 "delete_task",
                 "update_task",
-                "set_reminder"
+                "set_reminder",
+                "list_reminders"
             ]
         );
         for t in &tools {

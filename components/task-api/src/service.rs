@@ -161,6 +161,17 @@ impl Tasks<'_> {
         )))
     }
 
+    /// A page of the user's reminders (the notification service's record of them).
+    pub async fn reminders(&self, query: &str) -> Result<Value, ApiError> {
+        let q = todo_reminders::ReminderQuery::parse(query, self.user, self.cursor_secret)?;
+        let page = todo_reminders::reminder_page(
+            &self.run(&q.statement()).await?,
+            &q,
+            self.cursor_secret,
+        )?;
+        Ok(json!({ "items": page.items, "next_cursor": page.next_cursor }))
+    }
+
     /// Adds one reminder (`remind_at`, or `before_minutes` before the due date) to a task.
     pub async fn add_reminder(&self, id: Uuid, reminder: Value) -> Result<Task, ApiError> {
         let current = self.get(id).await?;

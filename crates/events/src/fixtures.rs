@@ -12,6 +12,7 @@ pub(crate) fn reminder() -> TaskReminder {
         remind_at: "2026-05-02T06:30:00Z".into(),
         offset_minutes: Some(30),
         channel: Channel::Email,
+        email: Some("user-1@example.com".into()),
     }
 }
 

@@ -49,8 +49,10 @@ pub use reminder_event::ReminderEvent;
 pub use schema::{validate, EventSchema, SchemaError, ValidationError, Violation};
 pub use stats::{counters, report_drop, Counters};
 pub use task_event::{TaskData, TaskEvent};
-pub use task_update::{TaskUpdate, TaskView};
-pub use types::{Channel, Priority, ReminderEventType, ReminderState, TaskEventType, TaskReminder};
+pub use task_update::{DueReminder, TaskUpdate, TaskView};
+pub use types::{
+    Channel, Priority, ReminderEventType, ReminderState, TaskEventType, TaskReminder, UpdateType,
+};
 pub use version::{check_version, SemVer, VersionError, VersionStatus};
 
 /// The `chrono` crate, for [`parse_timestamp`] and [`format_timestamp`].

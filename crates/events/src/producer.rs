@@ -78,8 +78,8 @@ mod tests {
     use super::*;
     use crate::fixtures::{reminder, task_data, TASK_ID};
     use crate::{
-        ReminderEvent, ReminderEventType, ReminderState, TaskEvent, TaskEventType, TaskUpdate,
-        TaskView, Topic,
+        Channel, DueReminder, ReminderEvent, ReminderEventType, ReminderState, TaskEvent,
+        TaskEventType, TaskUpdate, TaskView, Topic, UpdateType,
     };
 
     fn is_utc_millis(text: &str) -> bool {
@@ -139,6 +139,7 @@ mod tests {
             ReminderEvent::new(ReminderEventType::Scheduled, "user-1", TASK_ID, &reminder());
         reminder_event.task_title = Some("Water the plants".into());
         assert_eq!(reminder_event.state, ReminderState::Scheduled);
+        assert_eq!(reminder_event.email, reminder().email);
         encode(&reminder_event).unwrap();
         let view = TaskView::from_task(TASK_ID, &task_data());
         encode(&TaskUpdate::new(
@@ -154,6 +155,58 @@ mod tests {
         assert_eq!(body["task"], Value::Null);
         assert_eq!(body["sequence"], 7);
         assert_eq!(<TaskUpdate as Event>::TOPIC, Topic::TaskUpdates);
+        assert_eq!(deleted.event_type, UpdateType::Deleted);
+        assert_eq!(deleted.reminder, None);
+    }
+
+    fn due_reminder() -> DueReminder {
+        DueReminder {
+            reminder_id: reminder().reminder_id,
+            remind_at: reminder().remind_at,
+            channel: Channel::InApp,
+            task_title: Some("Water the plants".into()),
+            due_date: None,
+        }
+    }
+
+    #[test]
+    fn a_reminder_due_update_encodes() {
+        let update = TaskUpdate::reminder_due("user-1", TASK_ID, due_reminder());
+        assert_eq!(update.event_type, UpdateType::ReminderDue);
+        assert_eq!(update.event_type_name(), "reminder.due");
+        assert_eq!((update.sequence, &update.task), (0, &None));
+        assert_eq!(update.event_id.get_version_num(), 4);
+        assert_eq!(update.schema_version, "1.0.0");
+        assert!(is_utc_millis(&update.timestamp), "{}", update.timestamp);
+        let body: Value = serde_json::from_slice(&encode(&update).unwrap()).unwrap();
+        assert_eq!(body["event_type"], "reminder.due");
+        assert_eq!(body["sequence"], 0);
+        assert_eq!(body["task"], Value::Null);
+        assert_eq!(body["reminder"]["channel"], "in_app");
+        assert_eq!(body["reminder"]["task_title"], "Water the plants");
+        assert_eq!(body["reminder"]["due_date"], Value::Null);
+        let created = TaskUpdate::new(TaskEventType::Created, "user-1", TASK_ID, 1, None);
+        assert_eq!(created.event_type_name(), "task.created");
+    }
+
+    #[test]
+    fn reminder_due_and_task_changes_do_not_mix() {
+        let invalid = |update: &TaskUpdate| match encode(update) {
+            Err(EncodeError::Invalid(error)) => error,
+            other => panic!("encoded: {other:?}"),
+        };
+        let mut no_reminder = TaskUpdate::reminder_due("user-1", TASK_ID, due_reminder());
+        no_reminder.reminder = None;
+        assert!(invalid(&no_reminder).has("/reminder", "type"));
+        let mut with_task = TaskUpdate::reminder_due("user-1", TASK_ID, due_reminder());
+        with_task.task = Some(TaskView::from_task(TASK_ID, &task_data()));
+        with_task.sequence = 3;
+        let error = invalid(&with_task);
+        assert!(error.has("/task", "type"), "{error}");
+        assert!(error.has("/sequence", "const"), "{error}");
+        let mut change = TaskUpdate::new(TaskEventType::Updated, "user-1", TASK_ID, 2, None);
+        change.reminder = Some(due_reminder());
+        assert!(invalid(&change).has("/reminder", "type"));
     }
 
     #[test]

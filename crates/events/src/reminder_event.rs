@@ -47,8 +47,9 @@ pub struct ReminderEvent {
 impl ReminderEvent {
     /// A new event about `reminder` of task `task_id`, with a fresh v4 `event_id`, `timestamp`
     /// now, the current `schema_version` and the state that `event_type` implies
-    /// ([`ReminderEventType::default_state`]). `task_title`, `due_date` and `email` start as
-    /// `None`: a producer that knows them sets them.
+    /// ([`ReminderEventType::default_state`]). `email` is the reminder's own
+    /// ([`TaskReminder::email`]); `task_title` and `due_date` start as `None`: a producer that
+    /// knows them sets them.
     pub fn new(
         event_type: ReminderEventType,
         user_id: impl Into<String>,
@@ -68,7 +69,7 @@ impl ReminderEvent {
             state: event_type.default_state(),
             task_title: None,
             due_date: None,
-            email: None,
+            email: reminder.email.clone(),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! `task-updates`: the new state of a task as the UI shows it.
+//! `task-updates`: what the user's browsers are told: the new state of a task as the UI shows it,
+//! or an in-app reminder that fell due.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -6,14 +7,21 @@ use uuid::Uuid;
 use crate::event::{Event, Topic};
 use crate::producer::{new_event_id, timestamp_now};
 use crate::task_event::TaskData;
-use crate::types::{null_as_default, whole_number, Priority, TaskEventType, TaskReminder};
+use crate::types::{
+    null_as_default, whole_number, Channel, Priority, TaskEventType, TaskReminder, UpdateType,
+};
 
 /// An event on the `task-updates` topic (schema `task-updates.schema.json`).
+///
+/// A task change ([`TaskUpdate::new`]: `task.created`, `task.updated`, `task.completed`,
+/// `task.deleted`) carries the task (none for `task.deleted`) and its sequence, and no
+/// `reminder`. A `reminder.due` ([`TaskUpdate::reminder_due`]) carries the `reminder`, no task,
+/// and sequence 0: a UI applies sequence ordering to task changes only. The schema enforces both.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct TaskUpdate {
-    /// Kind of change.
-    pub event_type: TaskEventType,
+    /// Kind of update.
+    pub event_type: UpdateType,
     /// Unique id of the update.
     pub event_id: Uuid,
     /// Owner of the task, whose browsers receive the update: the JWT `sub`.
@@ -22,19 +30,24 @@ pub struct TaskUpdate {
     pub timestamp: String,
     /// Schema version the producer validated against (stamped by [`crate::encode`]).
     pub schema_version: String,
-    /// Id of the task; the Kafka partition key.
+    /// Id of the task (for `reminder.due`, the reminder's task); the Kafka partition key.
     pub task_id: Uuid,
     /// Version of the task this update shows, increasing with every change of the task; a UI
-    /// ignores an update whose sequence is not greater than the one it has. At most 2^53 - 1.
+    /// ignores a task change whose sequence is not greater than the one it has. At most
+    /// 2^53 - 1. 0 for `reminder.due`, which is not a task change.
     #[serde(deserialize_with = "whole_number")]
     pub sequence: u64,
-    /// The task after the change. Default `None`: `task.deleted`.
+    /// The task after the change. Default `None`: `task.deleted` or `reminder.due`.
     #[serde(default)]
     pub task: Option<TaskView>,
+    /// The reminder that fell due, for `reminder.due`. Default `None`: a task change.
+    #[serde(default)]
+    pub reminder: Option<DueReminder>,
 }
 
 impl TaskUpdate {
-    /// A new update with a fresh v4 `event_id`, `timestamp` now and the current `schema_version`.
+    /// A new task change of kind `event_type`, with a fresh v4 `event_id`, `timestamp` now and
+    /// the current `schema_version`; `reminder` is `None`.
     pub fn new(
         event_type: TaskEventType,
         user_id: impl Into<String>,
@@ -43,7 +56,7 @@ impl TaskUpdate {
         task: Option<TaskView>,
     ) -> Self {
         Self {
-            event_type,
+            event_type: event_type.into(),
             event_id: new_event_id(),
             user_id: user_id.into(),
             timestamp: timestamp_now(),
@@ -51,8 +64,50 @@ impl TaskUpdate {
             task_id,
             sequence,
             task,
+            reminder: None,
         }
     }
+
+    /// A new `reminder.due`: `reminder` of task `task_id` fell due for `user_id`, with a fresh
+    /// v4 `event_id`, `timestamp` now, the current `schema_version`, `sequence` 0 and no task.
+    pub fn reminder_due(
+        user_id: impl Into<String>,
+        task_id: Uuid,
+        reminder: DueReminder,
+    ) -> TaskUpdate {
+        Self {
+            event_type: UpdateType::ReminderDue,
+            event_id: new_event_id(),
+            user_id: user_id.into(),
+            timestamp: timestamp_now(),
+            schema_version: Topic::TaskUpdates.schema_version().to_owned(),
+            task_id,
+            sequence: 0,
+            task: None,
+            reminder: Some(reminder),
+        }
+    }
+}
+
+/// A reminder that fell due: the `reminder` of a `reminder.due` [`TaskUpdate`].
+///
+/// Required: `reminder_id`, `remind_at`, `channel`. `task_title` and `due_date` are optional:
+/// absent or `null`, they decode as `None`. The notification service sends both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+pub struct DueReminder {
+    /// Id of the reminder (as in the task's `reminders`). Required.
+    pub reminder_id: Uuid,
+    /// When the reminder was due: RFC 3339 UTC instant ending in `Z`. Required.
+    pub remind_at: String,
+    /// Delivery channel (`in_app` for the reminders delivered this way). Required.
+    pub channel: Channel,
+    /// Title of the task, at most 200 characters. Default `None`: not given.
+    #[serde(default)]
+    pub task_title: Option<String>,
+    /// Due date of the task: RFC 3339 UTC instant. Default `None`: no due date.
+    #[serde(default)]
+    pub due_date: Option<String>,
 }
 
 /// A task as the UI shows it: the `task` of a [`TaskUpdate`].

@@ -55,7 +55,8 @@ fn to_whole<T: TryFrom<u64>>(number: &serde_json::Number) -> Result<T, String> {
         .ok_or_else(|| format!("{number} is not a whole number in range"))
 }
 
-/// Kind of change to a task: `event_type` of `task-events` and `task-updates`.
+/// Kind of change to a task: `event_type` of `task-events` (and, as [`UpdateType`], of
+/// `task-updates`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub enum TaskEventType {
@@ -81,6 +82,64 @@ impl TaskEventType {
             Self::Updated => "task.updated",
             Self::Completed => "task.completed",
             Self::Deleted => "task.deleted",
+        }
+    }
+}
+
+/// Kind of update: `event_type` of `task-updates`. The four task changes of [`TaskEventType`]
+/// and [`UpdateType::ReminderDue`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+pub enum UpdateType {
+    /// `task.created`
+    #[serde(rename = "task.created")]
+    Created,
+    /// `task.updated`: any change other than completion, including un-completing.
+    #[serde(rename = "task.updated")]
+    Updated,
+    /// `task.completed`: completed went from false to true.
+    #[serde(rename = "task.completed")]
+    Completed,
+    /// `task.deleted`
+    #[serde(rename = "task.deleted")]
+    Deleted,
+    /// `reminder.due`: an in-app reminder of the task fell due (not a task change: the update
+    /// carries the reminder, no task, and sequence 0).
+    #[serde(rename = "reminder.due")]
+    ReminderDue,
+}
+
+impl UpdateType {
+    /// The wire name, e.g. `task.created` or `reminder.due`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "task.created",
+            Self::Updated => "task.updated",
+            Self::Completed => "task.completed",
+            Self::Deleted => "task.deleted",
+            Self::ReminderDue => "reminder.due",
+        }
+    }
+
+    /// The task change this update is about; `None` for [`UpdateType::ReminderDue`].
+    pub fn task_event_type(self) -> Option<TaskEventType> {
+        match self {
+            Self::Created => Some(TaskEventType::Created),
+            Self::Updated => Some(TaskEventType::Updated),
+            Self::Completed => Some(TaskEventType::Completed),
+            Self::Deleted => Some(TaskEventType::Deleted),
+            Self::ReminderDue => None,
+        }
+    }
+}
+
+impl From<TaskEventType> for UpdateType {
+    fn from(kind: TaskEventType) -> Self {
+        match kind {
+            TaskEventType::Created => Self::Created,
+            TaskEventType::Updated => Self::Updated,
+            TaskEventType::Completed => Self::Completed,
+            TaskEventType::Deleted => Self::Deleted,
         }
     }
 }
@@ -221,6 +280,11 @@ pub struct TaskReminder {
     pub offset_minutes: Option<u32>,
     /// Delivery channel.
     pub channel: Channel,
+    /// Recipient address of a reminder on channel `email` (the `email` claim of the JWT of
+    /// whoever set it), at most 254 characters. Default `None`: another channel, or no address
+    /// known.
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 #[cfg(test)]
@@ -264,5 +328,51 @@ mod tests {
             to_whole::<u64>(&serde_json::Number::from(u64::MAX)),
             Ok(u64::MAX)
         );
+    }
+
+    #[test]
+    fn reminder_email_is_optional() {
+        let read = |v: serde_json::Value| serde_json::from_value::<TaskReminder>(v).unwrap();
+        let base = json!({"reminder_id": "9a2e1b0c-7d4f-4e8a-b1c2-3d4e5f607182",
+                          "remind_at": "2026-05-02T06:30:00Z", "channel": "email"});
+        assert_eq!(read(base.clone()).email, None);
+        let mut null = base.clone();
+        null["email"] = json!(null);
+        assert_eq!(read(null).email, None);
+        let mut set = base;
+        set["email"] = json!("ada@example.com");
+        let reminder = read(set);
+        assert_eq!(reminder.email.as_deref(), Some("ada@example.com"));
+        // Producers send every field: `None` goes out as null.
+        let mut none = reminder.clone();
+        none.email = None;
+        assert_eq!(serde_json::to_value(&none).unwrap()["email"], json!(null));
+    }
+
+    #[test]
+    fn update_types_extend_the_task_event_types() {
+        for kind in [
+            TaskEventType::Created,
+            TaskEventType::Updated,
+            TaskEventType::Completed,
+            TaskEventType::Deleted,
+        ] {
+            let update = UpdateType::from(kind);
+            assert_eq!(update.as_str(), kind.as_str());
+            assert_eq!(update.task_event_type(), Some(kind));
+            assert_eq!(
+                serde_json::to_value(update).unwrap(),
+                serde_json::to_value(kind).unwrap()
+            );
+        }
+        let due = UpdateType::ReminderDue;
+        assert_eq!(due.as_str(), "reminder.due");
+        assert_eq!(due.task_event_type(), None);
+        assert_eq!(serde_json::to_value(due).unwrap(), json!("reminder.due"));
+        assert_eq!(
+            serde_json::from_value::<UpdateType>(json!("reminder.due")).unwrap(),
+            due
+        );
+        assert!(serde_json::from_value::<TaskEventType>(json!("reminder.due")).is_err());
     }
 }

@@ -96,8 +96,9 @@ fn wit_rust_and_json_schemas_agree() {
         all.extend(disagreements(topic, &w, &r, &j));
     }
     assert!(all.is_empty(), "the sources disagree:\n{}", all.join("\n"));
-    // 7 + 13 + 4 (task-events), 13 (reminders), 8 + 11 + 4 (task-updates).
-    assert_eq!(fields, 60, "the models lost fields");
+    // 7 + 13 + 5 (task-events), 13 (reminders), 9 + 11 + 5 + 5 (task-updates: the event, task,
+    // task.reminders[], reminder).
+    assert_eq!(fields, 68, "the models lost fields");
 }
 
 /// The rule of `contracts/events/README.md`: a field that may be null may also be absent, and
@@ -116,9 +117,10 @@ fn optional_fields_are_nullable_and_nullable_fields_optional() {
             }
         }
     }
-    // task-events: 10 in task_data + offset_minutes; reminders: task_title, due_date, email;
-    // task-updates: task, 7 in task + offset_minutes.
-    assert_eq!(optional, 11 + 3 + 9, "optional fields");
+    // task-events: 10 in task_data + offset_minutes and email of a reminder; reminders:
+    // task_title, due_date, email; task-updates: task and reminder, 7 in task, offset_minutes
+    // and email of a task's reminder, task_title and due_date of the due reminder.
+    assert_eq!(optional, 12 + 3 + 13, "optional fields");
 }
 
 /// What v1.0.0 requires (`contracts/README.md`, "Required fields"): the envelope, and in a task
@@ -175,6 +177,15 @@ fn required_fields_are_the_documented_core() {
     assert_eq!(
         required(Topic::TaskUpdates, "task-updates/task"),
         ["completed", "id", "priority", "title"]
+    );
+    assert_eq!(
+        required(Topic::TaskUpdates, "task-updates/task/reminders[]"),
+        ["channel", "remind_at", "reminder_id"]
+    );
+    // Optional in the model; the schema requires it for `reminder.due` (its `then`).
+    assert_eq!(
+        required(Topic::TaskUpdates, "task-updates/reminder"),
+        ["channel", "remind_at", "reminder_id"]
     );
 }
 
@@ -268,7 +279,9 @@ fn an_altered_wit_is_caught() {
     let text = wit_text()
         .replace("offset-minutes: option<u32>", "offset-minutes: u32")
         .replace("sequence: u64", "sequence: string")
-        .replace("        updated-at: option<timestamp>,\n    }\n\n    /// An event on `task-updates`.", "        updated-at: option<timestamp>,\n        pinned: bool,\n    }\n\n    /// An event on `task-updates`.");
+        .replace("        updated-at: option<timestamp>,\n    }\n\n    /// A reminder that fell due", "        updated-at: option<timestamp>,\n        pinned: bool,\n    }\n\n    /// A reminder that fell due")
+        .replace("        reminder-due,\n", "")
+        .replace("        task-title: option<string>,\n        /// Due date of the task, for", "        task-title: string,\n        /// Due date of the task, for");
     assert_ne!(text, wit_text());
     let wit = wit_model(&text, topic);
     let rust = json_model(&rust_schema(topic), topic);
@@ -278,6 +291,8 @@ fn an_altered_wit_is_caught() {
         "reminders[].offset_minutes",
         "task-updates.sequence",
         "task.pinned",
+        "task-updates.event_type",
+        "reminder.task_title",
     ] {
         assert!(report.contains(needle), "{needle} not reported:\n{report}");
     }

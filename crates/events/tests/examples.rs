@@ -29,6 +29,7 @@ const RULES: &[(&str, &[&str])] = &[
     ("-negative", &["minimum"]),
     ("-too-large", &["maximum"]),
     ("-not-email", &["format"]),
+    ("-not-const", &["const"]),
     ("-wrong-type", &["type"]),
 ];
 

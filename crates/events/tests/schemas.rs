@@ -20,8 +20,10 @@ fn walk(node: &Value, path: &str, visit: &mut dyn FnMut(&str, &Value)) {
             }
         }
     }
-    if let Some(items) = object.get("items") {
-        walk(items, &format!("{path}/items"), visit);
+    for key in ["items", "if", "then", "else", "not"] {
+        if let Some(child) = object.get(key) {
+            walk(child, &format!("{path}/{key}"), visit);
+        }
     }
     for key in ["anyOf", "oneOf", "allOf"] {
         for (i, child) in object

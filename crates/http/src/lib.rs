@@ -8,7 +8,8 @@ use serde::Serialize;
 use spin_sdk::http::{Request, Response};
 use todo_auth::{AuthError, Claims};
 use todo_events::Decision;
-use todo_problem::{Problem, PROBLEM_CONTENT_TYPE};
+use todo_problem::PROBLEM_CONTENT_TYPE;
+pub use todo_problem::{Problem, ValidationErrors};
 use todo_sidecar::{auth, vars};
 
 /// Largest request body a service accepts (413 above it).

@@ -51,6 +51,7 @@ impl Reminder {
             remind_at: format_instant(self.remind_at),
             offset_minutes: self.before_minutes,
             channel: self.channel,
+            email: self.email.clone(),
         }
     }
 }

@@ -24,6 +24,7 @@ mod fields;
 mod query;
 pub mod recurrence;
 mod reminders;
+mod roll;
 pub mod sql;
 mod task;
 mod time;
@@ -46,6 +47,7 @@ pub use problem::{
 pub use query::{AuditQuery, ListQuery, Order, SortField, LIMIT_DEFAULT, LIMIT_MAX, Q_MAX};
 pub use recurrence::{next_occurrence, Recurrence};
 pub use reminders::{reminder_changes, ReminderChanges, ReminderInput};
+pub use roll::{completed_recurring, Completed, Roll};
 pub use task::{
     parse_priority, priority_rank, Channel, Priority, Reminder, Task, BEFORE_MINUTES_MAX,
     DEFAULT_TIMEZONE, DESCRIPTION_MAX, REMINDERS_MAX, TAGS_MAX, TAG_MAX, TITLE_MAX,

@@ -14,9 +14,10 @@ use postgres::types::ToSql;
 use postgres::Client;
 use serde_json::{json, Value};
 use todo_tasks::sql::{self, decode, AuditRecord, Statement};
+use todo_tasks::todo_events::TaskEvent;
 use todo_tasks::{
-    events_for_change, validate_create, AuditQuery, Change, ListQuery, Order, SortField, Task,
-    UpdateTask,
+    completed_recurring, events_for_change, validate_create, AuditQuery, Change, ListQuery, Order,
+    Roll, SortField, Task, UpdateTask,
 };
 use uuid::Uuid;
 
@@ -97,6 +98,15 @@ impl Db {
 
     fn count(&mut self, sql: &str) -> i64 {
         self.client.query_one(sql, &[]).unwrap().get(0)
+    }
+
+    fn texts(&mut self, sql: &str) -> Vec<String> {
+        self.client
+            .query(sql, &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
     }
 }
 
@@ -653,36 +663,129 @@ fn audit_records_each_event_once_and_lists_newest_first() {
     );
 }
 
+/// The task.completed event of completing `t` (as the task API writes it).
+fn completion_event(t: &Task, when: DateTime<Utc>) -> (Task, TaskEvent) {
+    let mut done = t.clone();
+    done.completed = true;
+    done.completed_at = Some(when);
+    done.updated_at = when;
+    done.version += 1;
+    let msgs = events_for_change(Change::Updated, Some(t), &done).unwrap();
+    (
+        done,
+        serde_json::from_value(msgs[0].payload.clone()).unwrap(),
+    )
+}
+
+/// Rolls `event` forward as the recurring service does.
+fn roll(db: &mut Db, event: &TaskEvent, now: DateTime<Utc>) -> decode::RollOutcome {
+    let completed = completed_recurring(event).expect("a recurring completion");
+    let roll = completed.roll(Uuid::new_v4(), now);
+    let outbox = match &roll {
+        Roll::Next(next) => events_for_change(Change::Created, None, next).unwrap(),
+        Roll::Exhausted => Vec::new(),
+    };
+    let st = sql::roll_forward_once("recurring", event.event_id, &completed, &roll, &outbox);
+    decode::roll_outcome(&db.run(&st)).unwrap()
+}
+
 #[test]
-fn next_occurrence_is_created_once_per_event() {
+fn one_next_occurrence_per_completed_occurrence() {
     let mut db = Db::new();
     let t = insert(
         &mut db,
         &new_task(
             "alice",
             json!({"title": "water", "due_date": "2026-05-02T07:00:00Z", "timezone": "Europe/Berlin",
-                   "recurrence": "FREQ=WEEKLY;BYDAY=SA"}),
+                   "recurrence": "FREQ=WEEKLY;BYDAY=SA", "reminders": [{"before_minutes": 30}]}),
             at(0),
         ),
     );
-    let event = Uuid::new_v4();
-    let next = t.next_occurrence_task(Uuid::new_v4(), at(10)).unwrap();
-    let msgs = events_for_change(Change::Created, None, &next).unwrap();
-    let (processed, created) =
-        decode::task_once(&db.run(&sql::insert_task_once("recurring", event, &next, &msgs)))
-            .unwrap();
-    assert!(processed);
-    assert_eq!(created, Some(next.clone()));
-    let other = t.next_occurrence_task(Uuid::new_v4(), at(11)).unwrap();
-    let (processed, created) =
-        decode::task_once(&db.run(&sql::insert_task_once("recurring", event, &other, &msgs)))
-            .unwrap();
-    assert!(!processed && created.is_none());
-    assert_eq!(db.count("SELECT count(*) FROM tasks"), 2);
+    let (_, first) = completion_event(&t, at(10));
+    let out = roll(&mut db, &first, at(11));
+    assert!(out.processed && out.rolled);
+    let next = out.task.expect("the next occurrence");
+    assert_eq!(next.due_date, Some("2026-05-09T07:00:00Z".parse().unwrap()));
     assert_eq!(
-        db.count("SELECT count(*) FROM outbox WHERE topic = 'task-events'"),
-        2
+        (next.recurrence_id, next.parent_task_id),
+        (Some(t.id), Some(t.id))
     );
+    assert_eq!(next.reminders.len(), 1);
+    assert_ne!(
+        next.reminders[0].id, t.reminders[0].id,
+        "a new reminder, a new job"
+    );
+    // Redelivery of the same event: nothing.
+    let again = roll(&mut db, &first, at(12));
+    assert!(!again.processed && !again.rolled && again.task.is_none());
+    // Reopen and complete again: another event, the same occurrence: nothing.
+    let (_, second) = completion_event(&t, at(20));
+    let again = roll(&mut db, &second, at(21));
+    assert!(again.processed && !again.rolled && again.task.is_none());
+    assert_eq!(db.count("SELECT count(*) FROM tasks"), 2);
+    assert_eq!(db.count("SELECT count(*) FROM recurrence_rolls"), 1);
+    // The created task's events went to the outbox with it, in order.
+    let topics = db.texts(&format!(
+        "SELECT topic FROM outbox WHERE task_id = '{}' ORDER BY id",
+        next.id
+    ));
+    assert_eq!(topics, ["task-events", "task-updates", "reminders"]);
+}
+
+#[test]
+fn racing_completions_roll_once() {
+    let mut db = Db::new();
+    let t = insert(
+        &mut db,
+        &new_task(
+            "alice",
+            json!({"title": "standup", "due_date": "2026-05-04T07:00:00Z", "timezone": "UTC", "recurrence": "FREQ=DAILY"}),
+            at(0),
+        ),
+    );
+    let events: Vec<TaskEvent> = (0..8).map(|i| completion_event(&t, at(10 + i)).1).collect();
+    let start = std::sync::Arc::new(std::sync::Barrier::new(events.len()));
+    let handles: Vec<_> = events
+        .into_iter()
+        .map(|e| {
+            let mut conn = db.another();
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                roll(&mut conn, &e, at(30)).rolled
+            })
+        })
+        .collect();
+    let rolled: usize = handles
+        .into_iter()
+        .map(|h| usize::from(h.join().unwrap()))
+        .sum();
+    assert_eq!(rolled, 1);
+    assert_eq!(
+        db.count("SELECT count(*) FROM tasks WHERE parent_task_id IS NOT NULL"),
+        1
+    );
+}
+
+#[test]
+fn an_exhausted_series_is_recorded_and_creates_nothing() {
+    let mut db = Db::new();
+    let t = insert(
+        &mut db,
+        &new_task(
+            "alice",
+            json!({"title": "twice", "due_date": "2026-05-04T07:00:00Z", "timezone": "UTC", "recurrence": "FREQ=DAILY;COUNT=1"}),
+            at(0),
+        ),
+    );
+    let (_, event) = completion_event(&t, at(10));
+    let out = roll(&mut db, &event, at(11));
+    assert!(out.processed && out.rolled && out.task.is_none());
+    assert_eq!(
+        db.count("SELECT count(*) FROM recurrence_rolls WHERE outcome = 'exhausted' AND next_task_id IS NULL"),
+        1
+    );
+    assert_eq!(db.count("SELECT count(*) FROM tasks"), 1);
 }
 
 #[test]

@@ -22,10 +22,20 @@ pub fn task(rows: &[Vec<Value>]) -> Result<Option<Task>, RowError> {
     field(&single(rows)?, "task")
 }
 
-/// `{"processed": ..., "task": ...}` of [`super::insert_task_once`].
-pub fn task_once(rows: &[Vec<Value>]) -> Result<(bool, Option<Task>), RowError> {
-    let v = single(rows)?;
-    Ok((field(&v, "processed")?, field(&v, "task")?))
+/// What [`super::roll_forward_once`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RollOutcome {
+    /// The event was new to this consumer (false: a redelivery, nothing changed).
+    pub processed: bool,
+    /// The (series, occurrence) was new (false: already rolled by another event).
+    pub rolled: bool,
+    /// The next occurrence created by this call, if any.
+    pub task: Option<Task>,
+}
+
+/// The row of [`super::roll_forward_once`].
+pub fn roll_outcome(rows: &[Vec<Value>]) -> Result<RollOutcome, RowError> {
+    serde_json::from_value(single(rows)?).map_err(|e| shape(e.to_string()))
 }
 
 /// One page of tasks.

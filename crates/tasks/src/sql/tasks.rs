@@ -4,6 +4,7 @@ use uuid::Uuid;
 
 use super::{ts_ms, ts_us, Binder, Statement};
 use crate::query::{ListQuery, Order, SortField};
+use crate::roll::{Completed, Roll};
 use crate::task::{priority_rank, Task};
 use crate::time::format_instant;
 use todo_outbox::{outbox_cte, OutboxMessage};
@@ -105,28 +106,58 @@ pub fn insert_task(task: &Task, outbox: &[OutboxMessage]) -> Statement {
     b.finish(sql)
 }
 
-/// As [`insert_task`], at most once per `(consumer, event_id)`: the idempotency record, the task
-/// and its outbox rows in one statement (the recurring service's next occurrence).
-/// Row: `{"processed": <true if this call recorded the event>, "task": <task or null>}`.
-pub fn insert_task_once(
+/// The recurring service's roll of one completed occurrence, at most once: in one statement,
+/// the idempotency record of `(consumer, event_id)`, the roll record of (series, completed due
+/// instant) and, if both are new and the series goes on, the next occurrence's task row and its
+/// `outbox` messages. A redelivered event, a second completion of the same occurrence (after a
+/// reopen), or a completion racing another all find one of the two keys taken and change nothing.
+/// Row: `{"processed": <event new>, "rolled": <roll new>, "task": <the created task or null>}`.
+pub fn roll_forward_once(
     consumer: &str,
     event_id: Uuid,
-    task: &Task,
+    completed: &Completed,
+    roll: &Roll,
     outbox: &[OutboxMessage],
 ) -> Statement {
     let mut b = Binder::default();
     let c = b.str(consumer);
     let e = b.cast(Some(event_id.to_string()), "uuid");
-    let values = insert_values(&mut b, task);
-    let o = outbox_cte(&mut b, "w", outbox);
-    let columns = COLUMNS.join(", ");
+    let series = b.cast(Some(completed.series.to_string()), "uuid");
+    let from_due = b.cast(Some(format_instant(completed.due)), "timestamptz");
+    let from_task = b.cast(Some(completed.task.id.to_string()), "uuid");
+    let (next_id, next_due, outcome) = match roll {
+        Roll::Next(t) => (
+            b.cast(Some(t.id.to_string()), "uuid"),
+            b.cast(t.due_date.map(format_instant), "timestamptz"),
+            b.str("created"),
+        ),
+        Roll::Exhausted => (
+            b.cast(None, "uuid"),
+            b.cast(None, "timestamptz"),
+            b.str("exhausted"),
+        ),
+    };
+    let insert = match roll {
+        Roll::Next(t) => {
+            let values = insert_values(&mut b, t);
+            let o = outbox_cte(&mut b, "w", outbox);
+            format!(
+                "w AS (INSERT INTO tasks ({}) SELECT {values} FROM r \
+                 WHERE r.next_task_id IS NOT NULL ON CONFLICT DO NOTHING RETURNING *), {o}",
+                COLUMNS.join(", ")
+            )
+        }
+        Roll::Exhausted => "w AS (SELECT * FROM tasks WHERE false)".to_string(),
+    };
     let sql = format!(
         "WITH pe AS (INSERT INTO processed_events (consumer, event_id) VALUES ({c}, {e}) \
          ON CONFLICT DO NOTHING RETURNING event_id), \
-         w AS (INSERT INTO tasks ({columns}) SELECT {values} FROM pe \
-         ON CONFLICT (id) DO NOTHING RETURNING *), {o} \
+         r AS (INSERT INTO recurrence_rolls (recurrence_id, from_due_at, from_task_id, \
+         next_task_id, next_due_at, outcome, event_id) \
+         SELECT {series}, {from_due}, {from_task}, {next_id}, {next_due}, {outcome}, {e} FROM pe \
+         ON CONFLICT DO NOTHING RETURNING next_task_id), {insert} \
          SELECT jsonb_build_object('processed', EXISTS (SELECT 1 FROM pe), \
-         'task', (SELECT {} FROM w))::text",
+         'rolled', EXISTS (SELECT 1 FROM r), 'task', (SELECT {} FROM w))::text",
         task_json("w")
     );
     b.finish(sql)

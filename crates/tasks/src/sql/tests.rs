@@ -167,17 +167,41 @@ fn delete_checks_id_user_and_version() {
 }
 
 #[test]
-fn insert_once_records_the_event_in_the_same_statement() {
-    let t = task();
-    let e = Uuid::new_v4();
-    let st = insert_task_once("recurring", e, &t, &[]);
+fn a_roll_records_the_event_and_the_occurrence_in_the_same_statement() {
+    let open = task();
+    let mut done = open.clone();
+    done.completed = true;
+    done.completed_at = Some(done.updated_at);
+    done.version += 1;
+    let msgs = events_for_change(Change::Updated, Some(&open), &done).unwrap();
+    let event: todo_events::TaskEvent = serde_json::from_value(msgs[0].payload.clone()).unwrap();
+    let completed = crate::completed_recurring(&event).unwrap();
+    assert_eq!(completed.series, open.id);
+    let roll = completed.roll(Uuid::new_v4(), done.updated_at);
+    let crate::Roll::Next(next) = &roll else {
+        panic!("a weekly task has a next occurrence")
+    };
+    let outbox = events_for_change(Change::Created, None, next).unwrap();
+    let st = roll_forward_once("recurring", event.event_id, &completed, &roll, &outbox);
     check(&st);
     assert!(st
         .sql
         .starts_with("WITH pe AS (INSERT INTO processed_events"));
-    assert!(st.sql.contains("FROM pe ON CONFLICT (id) DO NOTHING"));
+    assert!(st.sql.contains("INSERT INTO recurrence_rolls"));
+    assert!(st.sql.contains("FROM r WHERE r.next_task_id IS NOT NULL"));
+    assert!(st.sql.contains("INSERT INTO outbox"));
     assert_eq!(st.params[0], json!("recurring"));
-    assert_eq!(st.params[1], json!(e.to_string()));
+    assert_eq!(st.params[1], json!(event.event_id.to_string()));
+    let ended = roll_forward_once(
+        "recurring",
+        event.event_id,
+        &completed,
+        &crate::Roll::Exhausted,
+        &[],
+    );
+    check(&ended);
+    assert!(!ended.sql.contains("INSERT INTO tasks"));
+    assert!(!ended.sql.contains("INSERT INTO outbox"));
 }
 
 #[test]

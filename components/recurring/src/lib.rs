@@ -1,0 +1,112 @@
+//! `recurring`: rolls recurring tasks forward.
+//!
+//! `POST /recurring/events` (from the sidecar; declarative subscription to `task-events`, dead
+//! letters to `task-events.dlq`; `dapr-api-token` checked, 401 otherwise). For a
+//! `task.completed` of a task with a recurrence rule it creates the next occurrence — same
+//! title, description, priority, tags, rule (COUNT reduced by one), time zone, reminders moved
+//! with the due date, the series id and a link to the task it follows — with the due date the
+//! rule gives in the task's time zone. The task row, its outbox events (`task.created`, its
+//! `task-updates` update, `reminder.scheduled` for each reminder) and the idempotency records go
+//! in one statement ([`todo_tasks::sql::roll_forward_once`]), so one completed occurrence gives
+//! exactly one next occurrence whatever is redelivered or raced; an exhausted series is recorded
+//! and creates nothing. Every other event: SUCCESS, no effect.
+//!
+//! | delivery | answer |
+//! |---|---|
+//! | invalid, unknown MAJOR | DROP (dead-letter topic) |
+//! | not a recurring `task.completed`, or already rolled | SUCCESS |
+//! | rolled now (created, or the series ended) | SUCCESS |
+//! | the sidecar or the database cannot take it now | RETRY |
+
+use spin_sdk::http::{Method, Request, Response};
+use todo_events::{decode, Decision, TaskEvent};
+use todo_sidecar::Sidecar;
+use todo_tasks::sql::{self, decode::roll_outcome};
+use todo_tasks::todo_events::{chrono::Utc, uuid::Uuid};
+use todo_tasks::{completed_recurring, events_for_change, Change, Roll};
+
+/// The consumer name in `processed_events` (the app-id).
+const CONSUMER: &str = "recurring";
+/// The PostgreSQL binding holding tasks and the outbox.
+const DB: &str = "tododb";
+
+// Exported only in the wasm build: natively the crate links as an ordinary library for tests.
+#[cfg_attr(target_arch = "wasm32", spin_sdk::http_component)]
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+async fn handle(req: Request) -> Response {
+    if let Err(resp) = todo_http::from_sidecar(&req) {
+        return resp;
+    }
+    match (req.method(), req.path()) {
+        (Method::Post, "/recurring/events") => todo_http::dapr(on_event(req.body()).await),
+        (_, "/recurring/events") => todo_http::method_not_allowed("POST"),
+        _ => todo_http::problem(&todo_http::Problem::not_found("no such resource")),
+    }
+}
+
+/// One delivery of `task-events`.
+async fn on_event(body: &[u8]) -> Decision {
+    let event = match decode::<TaskEvent>(body) {
+        Ok(d) => d.event,
+        Err(e) => return e.decision(),
+    };
+    let Some(completed) = completed_recurring(&event) else {
+        return Decision::Success;
+    };
+    let roll = completed.roll(Uuid::new_v4(), Utc::now());
+    let outbox = match &roll {
+        Roll::Next(next) => match events_for_change(Change::Created, None, next) {
+            Ok(o) => o,
+            Err(e) => {
+                // A task the domain built failed its own schema: a bug, never a bad event.
+                eprintln!(
+                    "recurring: event_id={} next occurrence: {e}",
+                    event.event_id
+                );
+                return Decision::Retry;
+            }
+        },
+        Roll::Exhausted => Vec::new(),
+    };
+    let st = sql::roll_forward_once(CONSUMER, event.event_id, &completed, &roll, &outbox);
+    let sidecar = match Sidecar::from_vars() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("recurring: {e}");
+            return Decision::Retry;
+        }
+    };
+    let outcome = match sidecar.query(DB, &st.sql, &st.params).await {
+        Ok(rows) => roll_outcome(&rows),
+        Err(e) => {
+            eprintln!("recurring: retry event_id={}: {e}", event.event_id);
+            return Decision::Retry;
+        }
+    };
+    match outcome {
+        Ok(o) => {
+            match (&o.task, &roll) {
+                (Some(next), _) => {
+                    eprintln!(
+                        "recurring: event_id={} series={} next occurrence {} due {:?}",
+                        event.event_id, completed.series, next.id, next.due_date
+                    );
+                    todo_outbox::drain_once(&sidecar, DB, "recurring").await;
+                }
+                (None, Roll::Exhausted) if o.rolled => eprintln!(
+                    "recurring: event_id={} series={} has ended: no next occurrence",
+                    event.event_id, completed.series
+                ),
+                (None, _) => eprintln!(
+                    "recurring: event_id={} series={} occurrence {} already rolled (processed={})",
+                    event.event_id, completed.series, completed.due, o.processed
+                ),
+            }
+            Decision::Success
+        }
+        Err(e) => {
+            eprintln!("recurring: retry event_id={}: {e}", event.event_id);
+            Decision::Retry
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! The Dapr job that fires a reminder (Jobs API on the Scheduler).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// Seconds between the Scheduler's tries of a failed callback (the job's failure policy).
+pub const FAILURE_INTERVAL: &str = "3s";
+/// Retries of a failed callback (the job's failure policy): the first try and 3 more.
+const MAX_RETRIES: u32 = 3;
+/// Deliveries tried before a reminder is recorded as failed: the first try and every retry.
+pub const MAX_ATTEMPTS: i32 = 1 + MAX_RETRIES as i32;
+
+/// The job's name: one per reminder, so scheduling it again replaces it.
+pub fn job_name(reminder_id: Uuid) -> String {
+    format!("reminder-{reminder_id}")
+}
+
+/// What the Scheduler posts back to `POST /job/<name>`: the reminder and the time it was
+/// scheduled for (a callback for an older time is stale and does nothing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobData {
+    /// The reminder.
+    pub reminder_id: Uuid,
+    /// The time the job was scheduled for, as stored (`YYYY-MM-DDTHH:MM:SS.mmmZ`).
+    pub remind_at: String,
+}
+
+/// The body of `POST /v1.0/jobs/<name>`: due at `due` (a reminder whose time has passed is due
+/// now: `due` is the later of its time and `now`), once, replacing any job of that name, with a
+/// bounded constant failure policy.
+pub fn job(data: &JobData, remind_at: DateTime<Utc>, now: DateTime<Utc>) -> Value {
+    let due = remind_at.max(now);
+    json!({
+        "dueTime": due.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "data": data,
+        "overwrite": true,
+        "failurePolicy": { "constant": { "interval": FAILURE_INTERVAL, "maxRetries": MAX_RETRIES } },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_job_per_reminder_due_at_its_time_or_now() {
+        let id = Uuid::nil();
+        assert_eq!(job_name(id), format!("reminder-{id}"));
+        let data = JobData {
+            reminder_id: id,
+            remind_at: "2026-05-01T08:00:00.000Z".into(),
+        };
+        let at = Utc.with_ymd_and_hms(2026, 5, 1, 8, 0, 0).unwrap();
+        let body = job(&data, at, at - chrono::Duration::minutes(5));
+        assert_eq!(body["dueTime"], "2026-05-01T08:00:00.000Z");
+        assert_eq!(body["overwrite"], true);
+        assert_eq!(body["data"]["reminder_id"], id.to_string());
+        assert_eq!(body["failurePolicy"]["constant"]["maxRetries"], 3);
+        let late = job(&data, at, at + chrono::Duration::seconds(7));
+        assert_eq!(
+            late["dueTime"], "2026-05-01T08:00:07.000Z",
+            "a passed time fires at once"
+        );
+        assert_eq!(MAX_ATTEMPTS, 4);
+    }
+}
