@@ -106,6 +106,7 @@ all)
     install_spin
     "$ROOT/tools/kafka/kafka.sh" install
     "$ROOT/tools/dapr/build.sh"
+    "$ROOT/tools/k8s/build.sh"
     install_python
     build_rust
     ;;

@@ -34,6 +34,7 @@ step "event crate builds for wasm32-wasip2" cargo build -q --target wasm32-wasip
 step "schema evolution check" cargo run -q -p todo-contracts -- check --dir contracts/events
 step "contract tests" "$PY" -m pytest -q tests/contracts
 step "event contracts: the seed's events, MINOR/PATCH compatibility property" "$PY" -m pytest -q tests/event_contracts
+step "deploy: overlays rendered and checked, Pushpin's cluster config, each overlay on a real control plane" "$PY" -m pytest -q tests/deploy
 
 # The end-to-end suite runs on both runtimes the app has: real Spin (what users and SpinKube run)
 # and the project's host (the zero-install default). A missing Spin fails the run; it is not skipped.
