@@ -13,8 +13,8 @@
 #   ./dev env       the SPIN_VARIABLE_* exports of this stack (for `spin up` by hand)
 #   ./dev token U   a development JWT for user U (the web board's sign-in, curl)
 #   ./dev mail      the email reminders the stack's mail sink received
-#   ./dev stop|start PART  stop or restart one part: kafka, app, mailsink, pushpin, scheduler
-#                   (failure tests; `spin up` by hand)
+#   ./dev stop|kill|start PART   stop (SIGTERM), kill -9, or start one part: kafka, postgres,
+#                   scheduler, app, mailsink, pushpin, daprd-<app-id> (fault tests; `spin up` by hand)
 #   ./dev switch spin|host   serve the app with the other runtime (same port, sidecars stay up)
 #
 # Runtime: TODO_RUNTIME=spin|host chooses; by default Spin when `spin` is on PATH or unpacked into
@@ -137,7 +137,8 @@ host_env() {
     # Spin variables: the tokens, and where each app-id's sidecar listens.
     local vars=(SPIN_VARIABLE_DAPR_API_TOKEN="$DAPR_API_TOKEN" SPIN_VARIABLE_APP_API_TOKEN="$APP_API_TOKEN"
         SPIN_VARIABLE_JWT_SECRET="$JWT_SECRET"
-        SPIN_VARIABLE_PUSHPIN_PUBLISH_URL="http://127.0.0.1:$PUSHPIN_PUBLISH_PORT")
+        SPIN_VARIABLE_PUSHPIN_PUBLISH_URL="http://127.0.0.1:$PUSHPIN_PUBLISH_PORT"
+        SPIN_VARIABLE_PUSHPIN_SIG_KEY="$PUSHPIN_SIG_KEY")
     while read -r app http _grpc _metrics var; do
         vars+=("SPIN_VARIABLE_${var^^}=http://127.0.0.1:$http")
     done < <(apps)
@@ -203,21 +204,31 @@ start_app() {
     wait_for app 120 http_ok "http://127.0.0.1:$HOST_PORT/.well-known/spin/health"
 }
 
-start_sidecars() {
+# One app-id's daprd (a line of apps.tsv), started but not waited for.
+spawn_sidecar() {
     local app http grpc metrics _var
-    while read -r app http grpc metrics _var; do
-        spawn "daprd-$app" env DAPR_API_TOKEN="$DAPR_API_TOKEN" APP_API_TOKEN="$APP_API_TOKEN" \
-            TODO_PG_URL="$(pg_url)" \
-            "$BIN/daprd" --app-id "$app" --app-port "$HOST_PORT" --app-protocol http \
-            --dapr-listen-addresses 127.0.0.1 --dapr-http-port "$http" --dapr-grpc-port "$grpc" \
-            --metrics-listen-address 127.0.0.1 --metrics-port "$metrics" --enable-metrics=false \
-            --resources-path "$ROOT/contracts/dapr-components/selfhosted" \
-            --scheduler-host-address "127.0.0.1:$SCHED_PORT" --placement-host-address "" \
-            --log-level info
-    done < <(apps)
-    while read -r app http _rest; do
-        wait_for "daprd-$app" 90 http_ok "http://127.0.0.1:$http/v1.0/healthz"
-    done < <(apps)
+    read -r app http grpc metrics _var < <(apps | awk -v a="$1" '$1 == a')
+    [ -n "${app:-}" ] || die "no app-id $1 in tools/devstack/apps.tsv"
+    spawn "daprd-$app" env DAPR_API_TOKEN="$DAPR_API_TOKEN" APP_API_TOKEN="$APP_API_TOKEN" \
+        TODO_PG_URL="$(pg_url)" \
+        "$BIN/daprd" --app-id "$app" --app-port "$HOST_PORT" --app-protocol http \
+        --dapr-listen-addresses 127.0.0.1 --dapr-http-port "$http" --dapr-grpc-port "$grpc" \
+        --metrics-listen-address 127.0.0.1 --metrics-port "$metrics" --enable-metrics=true \
+        --resources-path "$ROOT/contracts/dapr-components/selfhosted" \
+        --scheduler-host-address "127.0.0.1:$SCHED_PORT" --placement-host-address "" \
+        --log-level info
+}
+
+wait_sidecar() {
+    local http
+    http="$(apps | awk -v a="$1" '$1 == a {print $2}')"
+    wait_for "daprd-$1" 90 http_ok "http://127.0.0.1:$http/v1.0/healthz"
+}
+
+start_sidecars() {
+    local app
+    for app in $(apps | cut -f1); do spawn_sidecar "$app"; done
+    for app in $(apps | cut -f1); do wait_sidecar "$app"; done
 }
 
 write_stack_env() {
@@ -267,10 +278,13 @@ session_pids() { pgrep -s "$1" 2>/dev/null || true; }
 # Sends SIGTERM to every process of the parts named; waits up to 15 s for each part's whole
 # session to exit, then SIGKILLs what is left. No child outlives its part.
 stop_parts() {
-    local p pid
+    local p pid sig
     for p in "$@"; do
         pid="$(cat "$(pidfile "$p")" 2>/dev/null)" || continue
-        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+        # PostgreSQL's SIGTERM waits for every client (the sidecars' pools) to leave; SIGINT is
+        # its "fast" shutdown: clients are disconnected, the data is flushed.
+        sig=TERM; [ "$p" = postgres ] && sig=INT
+        kill -"$sig" -- "-$pid" 2>/dev/null || kill -"$sig" "$pid" 2>/dev/null || true
     done
     for p in "$@"; do
         pid="$(cat "$(pidfile "$p")" 2>/dev/null)" || continue
@@ -330,24 +344,42 @@ cmd_test() {
 # `spin up` by hand beside the sidecars, README "Running with Spin").
 cmd_part() {
     local action="$1" part="${2:-}"
-    case "$part" in kafka | app | mailsink | pushpin | scheduler) ;; *) die "usage: ./dev $action kafka|app|mailsink|pushpin|scheduler" ;; esac
+    case "$part" in
+    kafka | app | mailsink | pushpin | scheduler | postgres) ;;
+    daprd-*) apps | cut -f1 | grep -qx "${part#daprd-}" || die "no app-id ${part#daprd-} in apps.tsv" ;;
+    *) die "usage: ./dev stop|kill|start kafka|postgres|scheduler|app|mailsink|pushpin|daprd-<app-id>" ;;
+    esac
     secrets
-    if [ "$action" = stop ]; then
+    case "$action" in
+    stop | kill)
         alive "$part" || die "$part is not running"
-        stop_parts "$part"
+        if [ "$action" = kill ]; then
+            # kill -9 of the whole part (fault tests): no shutdown, nothing flushed.
+            local pid; pid="$(cat "$(pidfile "$part")")"
+            kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+            for _ in $(seq 1 40); do [ -z "$(session_pids "$pid")" ] && break; sleep 0.25; done
+            session_pids "$pid" | xargs -r kill -KILL 2>/dev/null || true
+            rm -f "$(pidfile "$part")"
+        else
+            stop_parts "$part"
+        fi
         [ "$part" = app ] && rm -f "$RUN/runtime"
-        say "$part stopped"
-    else
+        if [ "$action" = kill ]; then say "$part killed"; else say "$part stopped"; fi
+        ;;
+    start)
         alive "$part" && die "$part is already running"
         case "$part" in
         kafka) start_kafka ;;
+        postgres) start_postgres ;;
         app) start_app "$(choose_runtime)" ;;
         mailsink) start_mailsink ;;
         pushpin) start_pushpin ;;
         scheduler) start_scheduler ;;
+        daprd-*) spawn_sidecar "${part#daprd-}" && wait_sidecar "${part#daprd-}" ;;
         esac
         say "$part started"
-    fi
+        ;;
+    esac
 }
 
 # Serves the app with another runtime on the same port; the sidecars keep running (they retry
@@ -408,7 +440,7 @@ status) cmd_status ;;
 logs) shift; cmd_logs "$@" ;;
 test) shift; cmd_test "$@" ;;
 clean) cmd_clean ;;
-stop | start) cmd_part "$@" ;;
+stop | start | kill) cmd_part "$@" ;;
 switch) shift; cmd_switch "$@" ;;
 env) cmd_env ;;
 token) shift; cmd_token "$@" ;;

@@ -16,7 +16,7 @@ say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
 
 # The Spin components: cargo package name and the .wasm it produces (spin.toml's `source`).
-COMPONENTS=(task-api audit recurring notification e2e-probe parity-probe)
+COMPONENTS=(task-api audit recurring notification realtime web e2e-probe parity-probe)
 
 apt_install() {
     local missing=()
@@ -41,6 +41,7 @@ install_system() {
     command -v setpriv >/dev/null || apt_install util-linux
     command -v curl >/dev/null || apt_install curl
     command -v xz >/dev/null || apt_install xz-utils
+    command -v chromium >/dev/null || apt_install chromium
     "$ROOT/tools/pushpin/pushpin.sh" install >>"$LOGS/apt.log" 2>&1 ||
         die "installing pushpin failed; see $LOGS/apt.log"
 }

@@ -64,6 +64,7 @@ e2e_on() {
     "$ROOT/dev" switch "$runtime" >/dev/null || return 1
     TODO_E2E_RUNTIME="$runtime" "$PY" -m pytest -q tests/e2e
 }
+browser() { "$ROOT/dev" switch spin >/dev/null && "$PY" -m pytest -q tests/browser; }
 # `spin build`, as README's "Running with Spin" has it (into the cache's target dir: up to date, so
 # it only checks that every component's build command works under real Spin).
 spin_build() { need_spin && "$SPIN" build --from "$ROOT/spin.toml" >/dev/null; }
@@ -71,6 +72,7 @@ step "SQL statements on PostgreSQL" pg_tests
 step "spin build" spin_build
 step "end-to-end tests on Spin" e2e_on spin
 step "end-to-end tests on the host" e2e_on host
+step "browser tests of the web board (headless Chromium, on Spin)" browser
 parity() { need_spin && TODO_SPIN="$SPIN" "$PY" -m pytest -q tests/runtime; }
 step "runtime parity: Spin and the host serve and refuse alike" parity
 
