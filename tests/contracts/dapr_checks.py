@@ -28,7 +28,7 @@ SPIN_SCHEMA = SHARED / "reference" / "spin-manifest-v2.schema.json"
 
 PROFILES = ("local", "cloud", "selfhosted")
 K8S_PROFILES = ("local", "cloud")
-APP_IDS = frozenset({"task-api", "audit", "recurring", "notification", "realtime", "e2e-probe"})
+APP_IDS = frozenset({"task-api", "audit", "recurring", "notification", "realtime", "metrics", "e2e-probe"})
 TOPICS = frozenset({"task-events", "reminders", "task-updates", "e2e-probe"})
 KNOWN_TOPICS = TOPICS | {f"{t}.dlq" for t in TOPICS}
 # (subscription's app-id, topic, route): the contract between the consumers and the sidecars.

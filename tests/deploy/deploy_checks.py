@@ -26,7 +26,7 @@ PROFILES = ("local", "cloud")
 NAMESPACE = "todo"
 
 # The services: SpinApp name = Spin component id = Dapr app-id (web has no sidecar).
-SERVICES = ("task-api", "audit", "recurring", "notification", "realtime", "web")
+SERVICES = ("task-api", "audit", "recurring", "notification", "realtime", "metrics", "web")
 DAPR_APPS = frozenset(SERVICES) - {"web"}
 CONSUMERS = frozenset({"audit", "recurring", "notification", "realtime"})
 EXECUTOR = "containerd-shim-spin"

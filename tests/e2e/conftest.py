@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from clients import Api, mint_token
-from support import RUN, Stack, TopicReader, read_env
+from support import RUN, Stack, TopicReaders, read_env
 
 
 def pytest_configure(config):
@@ -49,16 +49,9 @@ def unique_id() -> str:
 
 @pytest.fixture
 def topic_reader(stack):
-    readers = []
-
-    def make(topic: str) -> TopicReader:
-        r = TopicReader(stack.kafka_bootstrap, topic)
-        readers.append(r)
-        return r
-
-    yield make
-    for r in readers:
-        r.close()
+    readers = TopicReaders(stack.kafka_bootstrap)
+    yield readers
+    readers.close()
 
 
 @pytest.fixture(scope="session")

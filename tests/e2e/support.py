@@ -165,3 +165,20 @@ def component_output(component: str) -> str:
     else:
         path = RUN / "logs" / "app.log"
     return path.read_text(errors="replace") if path.exists() else ""
+
+
+class TopicReaders:
+    """A fixture's [`TopicReader`]s: `readers(topic)` makes one, `close()` closes them all."""
+
+    def __init__(self, bootstrap: str):
+        self.bootstrap = bootstrap
+        self.open: list[TopicReader] = []
+
+    def __call__(self, topic: str) -> TopicReader:
+        r = TopicReader(self.bootstrap, topic)
+        self.open.append(r)
+        return r
+
+    def close(self) -> None:
+        for r in self.open:
+            r.close()

@@ -13,7 +13,7 @@ PORT="${BENCH_PORT:-3901}"
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; }
 [ -x "$HOST" ] || "$ROOT/tools/devstack/setup.sh" build
 
-SPIN_VARIABLE_DAPR_API_TOKEN=bench SPIN_VARIABLE_APP_API_TOKEN=bench \
+SPIN_VARIABLE_DAPR_API_TOKEN=bench SPIN_VARIABLE_APP_API_TOKEN=bench SPIN_VARIABLE_JWT_SECRET=bench SPIN_VARIABLE_PUSHPIN_SIG_KEY=bench \
     "$HOST" --from "$ROOT/spin.toml" --listen "127.0.0.1:$PORT" --cache "$CACHE/host-cache" >/tmp/todo-bench-host.log 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT

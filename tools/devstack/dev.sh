@@ -13,8 +13,10 @@
 #   ./dev env       the SPIN_VARIABLE_* exports of this stack (for `spin up` by hand)
 #   ./dev token U   a development JWT for user U (the web board's sign-in, curl)
 #   ./dev mail      the email reminders the stack's mail sink received
+#   ./dev doctor    check the running stack (sidecars' components and subscriptions, topics,
+#                   dead letters, Scheduler, Pushpin, metrics); prints fixes, exits 1 on a problem
 #   ./dev stop|kill|start PART   stop (SIGTERM), kill -9, or start one part: kafka, postgres,
-#                   scheduler, app, mailsink, pushpin, daprd-<app-id> (fault tests; `spin up` by hand)
+#                   scheduler, app, mailsink, pushpin, prometheus, daprd-<app-id> (fault tests)
 #   ./dev switch spin|host   serve the app with the other runtime (same port, sidecars stay up)
 #
 # Runtime: TODO_RUNTIME=spin|host chooses; by default Spin when `spin` is on PATH or unpacked into
@@ -35,6 +37,7 @@ SCHED_PORT=50006 SCHED_HEALTH_PORT=58080 SCHED_METRICS_PORT=59090
 SMTP_PORT="${TODO_SMTP_PORT:-2525}"          # the mail sink (contracts/dapr-components/selfhosted/smtp.yaml)
 PUSHPIN_PORT="${TODO_PUSHPIN_PORT:-7999}"    # browsers: the app through Pushpin (realtime streams)
 PUSHPIN_PUBLISH_PORT=5561                    # Pushpin's HTTP publish API (port_offset 0)
+PROMETHEUS_PORT="${TODO_PROMETHEUS_PORT:-9090}" # the stack's Prometheus (observability/, docs/observability.md)
 export KAFKA_PORT="${KAFKA_PORT:-9092}"
 
 say() { printf '%s\n' "$*"; }
@@ -164,6 +167,16 @@ start_pushpin() {
         >>"$RUN/logs/pushpin.log" 2>&1 || { tail -n 20 "$RUN/logs/pushpin.log" >&2; die "pushpin not ready (log $RUN/logs/pushpin.log)"; }
 }
 
+# Prometheus scraping every sidecar, the Scheduler and the app's GET /metrics, with the project's
+# recording rules and alerts (tools/prometheus, observability/, docs/observability.md).
+start_prometheus() {
+    "$ROOT/tools/prometheus/prometheus.sh" config "$RUN/prometheus" "$HOST_PORT" "$SCHED_METRICS_PORT" \
+        >>"$RUN/logs/prometheus.log" 2>&1 || { tail -n 20 "$RUN/logs/prometheus.log" >&2; die "prometheus config failed (log $RUN/logs/prometheus.log)"; }
+    spawn prometheus "$ROOT/tools/prometheus/prometheus.sh" start "$RUN/prometheus" "$DATA/prometheus" "$PROMETHEUS_PORT"
+    PROMETHEUS_PID="$(cat "$(pidfile prometheus)")" "$ROOT/tools/prometheus/prometheus.sh" wait "$PROMETHEUS_PORT" 60 \
+        >>"$RUN/logs/prometheus.log" 2>&1 || { tail -n 20 "$RUN/logs/prometheus.log" >&2; die "prometheus not ready (log $RUN/logs/prometheus.log)"; }
+}
+
 # The Spin CLI: `spin` on PATH, else the one setup.sh unpacked from ../shared/bin into the cache.
 spin_bin() {
     if command -v spin >/dev/null 2>&1; then command -v spin
@@ -242,6 +255,7 @@ write_stack_env() {
         echo "PUSHPIN_PUBLISH_URL=http://127.0.0.1:$PUSHPIN_PUBLISH_PORT"
         echo "MAIL_DIR=$RUN/mail"
         echo "SMTP_PORT=$SMTP_PORT"
+        echo "PROMETHEUS_URL=http://127.0.0.1:$PROMETHEUS_PORT"
         while read -r app http _rest; do echo "DAPR_URL_${app//-/_}=http://127.0.0.1:$http"; done < <(apps)
     } >"$RUN/stack.env"
 }
@@ -265,6 +279,7 @@ cmd_up() {
     say "starting app ($runtime)"; start_app "$runtime"
     say "starting pushpin";   start_pushpin
     say "starting sidecars";  start_sidecars
+    say "starting prometheus"; start_prometheus
     write_stack_env
     trap - INT TERM EXIT
     say "stack up in $((SECONDS - t0))s"
@@ -308,7 +323,7 @@ cmd_down() {
 
 cmd_status() {
     local p any=0
-    for p in postgres kafka scheduler mailsink app pushpin $(apps | cut -f1 | sed 's/^/daprd-/'); do
+    for p in postgres kafka scheduler mailsink app pushpin prometheus $(apps | cut -f1 | sed 's/^/daprd-/'); do
         if alive "$p"; then any=1; state="running (pid $(cat "$(pidfile "$p")"))"; else state="stopped"; fi
         case "$p" in
         postgres) where="postgresql://127.0.0.1:$PG_PORT/todo" ;;
@@ -317,6 +332,7 @@ cmd_status() {
         app) where="http://127.0.0.1:$HOST_PORT (runtime: $(runtime_now))" ;;
         mailsink) where="smtp://127.0.0.1:$SMTP_PORT (./dev mail)" ;;
         pushpin) where="http://127.0.0.1:$PUSHPIN_PORT (browsers; publish :$PUSHPIN_PUBLISH_PORT)" ;;
+        prometheus) where="http://127.0.0.1:$PROMETHEUS_PORT (rules: observability/rules)" ;;
         daprd-*) where="http://127.0.0.1:$(apps | awk -v a="${p#daprd-}" '$1==a {print $2}')" ;;
         esac
         printf '%-22s %-24s %s\n' "$p" "$state" "$where"
@@ -345,9 +361,9 @@ cmd_test() {
 cmd_part() {
     local action="$1" part="${2:-}"
     case "$part" in
-    kafka | app | mailsink | pushpin | scheduler | postgres) ;;
+    kafka | app | mailsink | pushpin | scheduler | postgres | prometheus) ;;
     daprd-*) apps | cut -f1 | grep -qx "${part#daprd-}" || die "no app-id ${part#daprd-} in apps.tsv" ;;
-    *) die "usage: ./dev stop|kill|start kafka|postgres|scheduler|app|mailsink|pushpin|daprd-<app-id>" ;;
+    *) die "usage: ./dev stop|kill|start kafka|postgres|scheduler|app|mailsink|pushpin|prometheus|daprd-<app-id>" ;;
     esac
     secrets
     case "$action" in
@@ -374,6 +390,7 @@ cmd_part() {
         app) start_app "$(choose_runtime)" ;;
         mailsink) start_mailsink ;;
         pushpin) start_pushpin ;;
+        prometheus) start_prometheus ;;
         scheduler) start_scheduler ;;
         daprd-*) spawn_sidecar "${part#daprd-}" && wait_sidecar "${part#daprd-}" ;;
         esac
@@ -440,11 +457,12 @@ status) cmd_status ;;
 logs) shift; cmd_logs "$@" ;;
 test) shift; cmd_test "$@" ;;
 clean) cmd_clean ;;
+doctor) shift; exec "$ROOT/tools/devstack/doctor.sh" "$@" ;;
 stop | start | kill) cmd_part "$@" ;;
 switch) shift; cmd_switch "$@" ;;
 env) cmd_env ;;
 token) shift; cmd_token "$@" ;;
 mail) cmd_mail ;;
 setup) shift; "$ROOT/tools/devstack/setup.sh" "$@" ;;
-*) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+*) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

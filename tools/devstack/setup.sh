@@ -16,7 +16,7 @@ say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
 
 # The Spin components: cargo package name and the .wasm it produces (spin.toml's `source`).
-COMPONENTS=(task-api audit recurring notification realtime web e2e-probe parity-probe)
+COMPONENTS=(task-api audit recurring notification realtime metrics web e2e-probe parity-probe)
 
 apt_install() {
     local missing=()
@@ -44,6 +44,8 @@ install_system() {
     command -v chromium >/dev/null || apt_install chromium
     "$ROOT/tools/pushpin/pushpin.sh" install >>"$LOGS/apt.log" 2>&1 ||
         die "installing pushpin failed; see $LOGS/apt.log"
+    "$ROOT/tools/prometheus/prometheus.sh" install >>"$LOGS/apt.log" 2>&1 ||
+        die "installing prometheus failed; see $LOGS/apt.log"
 }
 
 # Real Spin for `spin up` and the tests: the CLI cannot come from a registry, so it is unpacked from

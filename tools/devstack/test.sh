@@ -35,6 +35,7 @@ step "schema evolution check" cargo run -q -p todo-contracts -- check --dir cont
 step "contract tests" "$PY" -m pytest -q tests/contracts
 step "event contracts: the seed's events, MINOR/PATCH compatibility property" "$PY" -m pytest -q tests/event_contracts
 step "deploy: overlays rendered and checked, Pushpin's cluster config, each overlay on a real control plane" "$PY" -m pytest -q tests/deploy
+step "alert and recording rules: promtool check and promtool test, the cluster's PrometheusRule" "$PY" -m pytest -q tests/observability/test_rules.py
 
 # The end-to-end suite runs on both runtimes the app has: real Spin (what users and SpinKube run)
 # and the project's host (the zero-install default). A missing Spin fails the run; it is not skipped.
@@ -45,8 +46,12 @@ need_spin() {
     return 1
 }
 
+# A stack this run starts begins from a fresh machine's state: `./dev clean` first deletes the
+# stack's data (database, topics, jobs, generated secrets), so nothing a previous checkout left
+# (a database migrated by a newer branch, old dead letters) decides the result.
 started=0
 if ! "$ROOT/dev" status >/dev/null 2>&1; then
+    "$ROOT/dev" clean >/dev/null
     if need_spin && TODO_RUNTIME=spin "$ROOT/dev" up; then started=1; else failed+=("stack up"); fi
 fi
 stop_stack() { [ "$started" -eq 1 ] && "$ROOT/dev" down; }
@@ -70,7 +75,11 @@ browser() { "$ROOT/dev" switch spin >/dev/null && "$PY" -m pytest -q tests/brows
 spin_build() { need_spin && "$SPIN" build --from "$ROOT/spin.toml" >/dev/null; }
 step "SQL statements on PostgreSQL" pg_tests
 step "spin build" spin_build
+observability() { "$ROOT/dev" switch spin >/dev/null && "$PY" -m pytest -q tests/observability/test_metrics_on_stack.py; }
+faults() { "$ROOT/dev" switch spin >/dev/null && "$PY" -m pytest -q -s tests/faults; }
 step "end-to-end tests on Spin" e2e_on spin
+step "metrics and alerts on the stack's Prometheus, ./dev doctor (on Spin)" observability
+step "faults: every part restarted or killed under a seeded workload, nothing lost (on Spin)" faults
 step "end-to-end tests on the host" e2e_on host
 step "browser tests of the web board (headless Chromium, on Spin)" browser
 parity() { need_spin && TODO_SPIN="$SPIN" "$PY" -m pytest -q tests/runtime; }
@@ -80,7 +89,7 @@ step "runtime parity: Spin and the host serve and refuse alike" parity
 # child, the host, sidecars, brokers).
 leftovers() {
     local left
-    left="$(pgrep -af "$CACHE/bin/(spin|daprd|scheduler)|todo-host|kafka\.Kafka|${TODO_EVENTS_PGDATA:-/var/lib/todo-events/postgres}" 2>/dev/null || true)"
+    left="$(pgrep -af "$CACHE/bin/(spin|daprd|scheduler)|todo-host|kafka\.Kafka|prometheus --config.file=$CACHE|${TODO_EVENTS_PGDATA:-/var/lib/todo-events/postgres}" 2>/dev/null || true)"
     [ -z "$left" ] || { echo "test: processes left behind:"; echo "$left"; return 1; }
 }
 if [ "$started" -eq 1 ]; then

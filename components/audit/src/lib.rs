@@ -19,6 +19,8 @@ mod subscriber;
 
 use serde_json::Value;
 use spin_sdk::http::{Method, Request, Response};
+use todo_events::chrono::Utc;
+use todo_events::Decision;
 use todo_problem::Problem;
 use todo_sidecar::{vars, Sidecar, SidecarError};
 use todo_tasks::sql;
@@ -64,14 +66,30 @@ async fn on_delivery(req: &Request) -> Response {
     if !matches!(req.method(), Method::Post) {
         return todo_http::method_not_allowed("POST");
     }
-    let decision = match subscriber::prepare(req.body()) {
-        Err(decision) => decision,
+    let received_at = Utc::now();
+    let decision = match subscriber::prepare(req.body(), received_at) {
+        Err(decision) => {
+            count(&subscriber::refusal(req.body())).await;
+            decision
+        }
         Ok(pending) => {
             let rows = query(&pending.statement).await;
-            subscriber::conclude(&pending, rows)
+            let decision = subscriber::conclude(&pending, rows);
+            if decision == Decision::Retry {
+                count(&subscriber::retry(&pending)).await;
+            }
+            decision
         }
     };
     todo_http::dapr(decision)
+}
+
+/// Runs a counter statement of a refused or retried delivery (best effort: todo-metrics).
+async fn count(st: &sql::Statement) {
+    match Sidecar::from_vars() {
+        Ok(sidecar) => todo_metrics::count(&sidecar, BINDING, st, "audit").await,
+        Err(e) => eprintln!("audit: metrics: a counter increment is lost: {e}"),
+    }
 }
 
 /// `GET /api/audit`: one page of the caller's audit log.

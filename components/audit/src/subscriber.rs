@@ -15,6 +15,7 @@
 //! Resiliency policy bounds the retries.
 
 use serde_json::Value;
+use todo_events::chrono::{DateTime, Utc};
 use todo_events::uuid::Uuid;
 use todo_events::{decode, report_drop, Decision, TaskEvent, Topic};
 use todo_sidecar::SidecarError;
@@ -34,9 +35,10 @@ pub struct Pending {
     pub statement: Statement,
 }
 
-/// Decodes a delivery body. `Err` is the answer for an event that can never be recorded
-/// ([`Decision::Drop`]; already counted and logged with its id and reason).
-pub fn prepare(body: &[u8]) -> Result<Pending, Decision> {
+/// Decodes a delivery body that arrived at `received_at` (the processing duration starts there).
+/// `Err` is the answer for an event that can never be recorded ([`Decision::Drop`]; already
+/// logged with its id and reason; the caller counts it with [`refusal`]).
+pub fn prepare(body: &[u8], received_at: DateTime<Utc>) -> Result<Pending, Decision> {
     let decoded = decode::<TaskEvent>(body).map_err(|e| e.decision())?;
     let event = decoded.event;
     let payload = received_event(body, &event);
@@ -48,8 +50,19 @@ pub fn prepare(body: &[u8]) -> Result<Pending, Decision> {
     Ok(Pending {
         event_id: event.event_id,
         event_type: event.event_type.as_str(),
-        statement: sql::record_audit(CONSUMER, &record),
+        statement: sql::record_audit(CONSUMER, &record, received_at),
     })
+}
+
+/// The counters of a delivery [`prepare`] refused: `event_processing_errors_total` and
+/// `schema_validation_errors_total` (todo-metrics).
+pub fn refusal(body: &[u8]) -> Statement {
+    todo_metrics::refused(CONSUMER, Topic::TaskEvents, body)
+}
+
+/// The counter of a delivery [`conclude`] answered RETRY: `event_processing_errors_total`.
+pub fn retry(pending: &Pending) -> Statement {
+    todo_metrics::failed(CONSUMER, pending.event_type)
 }
 
 /// The answer once the statement of `pending` ran (or failed to).
@@ -158,6 +171,11 @@ mod tests {
         files.sort();
         assert!(!files.is_empty(), "no examples in {dir}");
         files
+    }
+
+    /// [`super::prepare`] of a delivery received now.
+    fn prepare(body: &[u8]) -> Result<Pending, Decision> {
+        super::prepare(body, todo_events::chrono::Utc::now())
     }
 
     fn rows(json_text: &str) -> Result<Vec<Vec<Value>>, SidecarError> {
@@ -304,6 +322,39 @@ mod tests {
         ] {
             assert_eq!(prepare(&read(name)).unwrap_err(), Decision::Drop, "{name}");
         }
+    }
+
+    #[test]
+    fn the_statement_records_the_delivery_for_the_metrics() {
+        let received = todo_events::chrono::Utc::now();
+        let p = super::prepare(&with("schema_version", json!("1.3.0")), received).unwrap();
+        let sql = &p.statement.sql;
+        assert!(
+            sql.starts_with("WITH pe AS (INSERT INTO processed_events (consumer, event_id, topic, event_type, schema_version, event_at, received_at)"),
+            "{sql}"
+        );
+        let params = &p.statement.params;
+        assert!(params.contains(&json!("task-events")));
+        assert!(params.contains(&json!(
+            received.to_rfc3339_opts(todo_events::chrono::SecondsFormat::Micros, true)
+        )));
+    }
+
+    #[test]
+    fn refused_and_retried_deliveries_are_counted() {
+        let st = refusal(&with("schema_version", json!("2.0.0")));
+        let counters = st.params[0].as_str().unwrap();
+        assert!(
+            counters.contains(r#""schema_version":"2.0.0""#),
+            "{counters}"
+        );
+        assert!(counters.contains(r#""consumer":"audit""#), "{counters}");
+        let p = prepare(EXAMPLE.as_bytes()).unwrap();
+        let st = retry(&p);
+        assert!(st.params[0]
+            .as_str()
+            .unwrap()
+            .contains(r#""event_type":"task.created""#));
     }
 
     #[test]

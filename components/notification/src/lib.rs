@@ -14,11 +14,12 @@
 
 use spin_sdk::http::{Method, Request, Response};
 use todo_events::chrono::{DateTime, Utc};
-use todo_events::{decode, Channel, Decision, ReminderEvent, ReminderEventType};
+use todo_events::{decode, Channel, Decision, ReminderEvent, ReminderEventType, Topic};
 use todo_reminders::{
     apply_cancelled, apply_own, apply_scheduled, arrival_state, claim, claim_outcome,
-    event_outcome, job, job_name, outcome_events, record_delivered, record_failure, recorded,
-    reminder_page, Claim, Claimed, JobData, ReminderQuery, State, MAX_ATTEMPTS,
+    event_outcome, follow_up_job_name, is_job_of, job, job_name, outcome_events, record_delivered,
+    record_failure, recorded, reminder_page, Claim, Claimed, JobData, ReminderQuery, State,
+    CLAIM_SECONDS, CONSUMER, MAX_ATTEMPTS,
 };
 use todo_sidecar::{Sidecar, SidecarError};
 
@@ -73,13 +74,18 @@ fn instant(text: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// One delivery of `reminders`.
+/// One delivery of `reminders`, received at request start (the processing duration starts
+/// there); refused and retried deliveries are counted (best effort, todo-metrics).
 async fn on_event(body: &[u8]) -> Decision {
+    let received_at = Utc::now();
     let event = match decode::<ReminderEvent>(body) {
         Ok(d) => d.event,
-        Err(e) => return e.decision(),
+        Err(e) => {
+            count(&todo_metrics::refused(CONSUMER, Topic::Reminders, body)).await;
+            return e.decision();
+        }
     };
-    match handle_event(&event).await {
+    match handle_event(&event, received_at).await {
         Ok(()) => Decision::Success,
         Err(e) => {
             eprintln!(
@@ -88,21 +94,31 @@ async fn on_event(body: &[u8]) -> Decision {
                 event.event_type.as_str(),
                 event.reminder_id
             );
+            count(&todo_metrics::failed(CONSUMER, event.event_type.as_str())).await;
             Decision::Retry
         }
     }
 }
 
-async fn handle_event(event: &ReminderEvent) -> Result<(), String> {
+/// Runs a counter statement (a failure only loses the increment).
+async fn count(st: &todo_sql::Statement) {
+    match sidecar() {
+        Ok(s) => todo_metrics::count(&s, DB, st, "notification").await,
+        Err(e) => eprintln!("notification: metrics: a counter increment is lost: {e}"),
+    }
+}
+
+async fn handle_event(event: &ReminderEvent, received_at: DateTime<Utc>) -> Result<(), String> {
     let sidecar = sidecar().map_err(|e| e.to_string())?;
     let now = Utc::now();
     let st = match event.event_type {
         ReminderEventType::Scheduled => {
             let at = instant(&event.remind_at).ok_or("remind_at is not an instant")?;
-            apply_scheduled(event, arrival_state(at, now)).map_err(|e| e.to_string())?
+            apply_scheduled(event, arrival_state(at, now), received_at)
+                .map_err(|e| e.to_string())?
         }
-        ReminderEventType::Cancelled => apply_cancelled(event),
-        ReminderEventType::Sent => apply_own(event),
+        ReminderEventType::Cancelled => apply_cancelled(event, received_at),
+        ReminderEventType::Sent => apply_own(event, received_at),
     };
     let rows = sidecar
         .query(DB, &st.sql, &st.params)
@@ -166,7 +182,7 @@ async fn on_job(name: &str, body: &[u8]) -> Response {
         eprintln!("notification: job {name}: unreadable data; nothing to do");
         return todo_http::no_content();
     };
-    if job_name(data.reminder_id) != name {
+    if !is_job_of(name, data.reminder_id) {
         eprintln!(
             "notification: job {name} carries reminder {}; ignored",
             data.reminder_id
@@ -191,7 +207,23 @@ async fn fire(data: &JobData) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let c = match claim_outcome(&rows).map_err(|e| e.to_string())? {
         Claim::Claimed(c) => c,
-        Claim::Busy => return Err("another callback is delivering this reminder".into()),
+        Claim::Busy => {
+            // The lease holder may have died between claiming and recording (its sidecar killed):
+            // the Scheduler's retries of this job could all fall inside the lease, so a follow-up
+            // job for after it makes sure the reminder is looked at again.
+            let now = Utc::now();
+            let due = now + todo_events::chrono::Duration::seconds(CLAIM_SECONDS + 1);
+            let name = follow_up_job_name(data.reminder_id, due);
+            sidecar
+                .schedule_job(&name, &job(data, due, now))
+                .await
+                .map_err(|e| format!("scheduling the follow-up job {name}: {e}"))?;
+            eprintln!(
+                "notification: reminder {} is held by another callback's lease; {name} looks again after it",
+                data.reminder_id
+            );
+            return Ok(());
+        }
         Claim::Done(state) => {
             eprintln!(
                 "notification: job for reminder {} at {}: nothing to deliver (state {:?})",

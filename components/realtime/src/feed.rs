@@ -6,6 +6,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 use todo_events::uuid::Uuid;
+use todo_metrics::{processed_cte, Delivery};
 use todo_sql::{field, shape, single, Binder, RowError, Statement};
 
 /// The consumer name in `processed_events` (the app-id).
@@ -17,17 +18,18 @@ pub const REPLAY_MAX: u32 = 500;
 
 /// Appends `payload` (update `event_id` of `user`) to the user's feed at the next sequence,
 /// once; a redelivery finds the sequence it got the first time. Also drops the user's updates
-/// older than [`RETENTION_HOURS`]. Row: `{"seq": <n or null>, "fresh": <appended now>}`.
-pub fn append(user: &str, event_id: Uuid, payload: &Value) -> Statement {
+/// older than [`RETENTION_HOURS`]. The idempotency row carries `delivery`'s metrics columns
+/// (todo-metrics). Row: `{"seq": <n or null>, "fresh": <appended now>}`.
+pub fn append(user: &str, event_id: Uuid, payload: &Value, delivery: &Delivery) -> Statement {
     let mut b = Binder::default();
     let c = b.str(CONSUMER);
     let e = b.cast(Some(event_id.to_string()), "uuid");
     let u = b.str(user);
     let p = b.jsonb(payload);
     let hours = b.cast(Some(RETENTION_HOURS.to_string()), "integer");
+    let pe = processed_cte(&mut b, &c, &e, delivery);
     let sql = format!(
-        "WITH pe AS (INSERT INTO processed_events (consumer, event_id) VALUES ({c}, {e}) \
-         ON CONFLICT DO NOTHING RETURNING event_id), \
+        "WITH {pe}, \
          n AS (INSERT INTO realtime_users (user_id, last_seq) SELECT {u}, 1 FROM pe \
          ON CONFLICT (user_id) DO UPDATE SET last_seq = realtime_users.last_seq + 1 \
          RETURNING last_seq), \
@@ -177,7 +179,14 @@ mod tests {
 
     #[test]
     fn statements_keep_to_the_user() {
-        let st = append("alice", Uuid::nil(), &json!({"a": 1}));
+        let delivery = Delivery {
+            topic: todo_events::Topic::TaskUpdates,
+            event_type: "task.created".into(),
+            schema_version: "1.0.0".into(),
+            event_at: None,
+            received_at: todo_events::chrono::Utc::now(),
+        };
+        let st = append("alice", Uuid::nil(), &json!({"a": 1}), &delivery);
         assert!(st
             .sql
             .starts_with("WITH pe AS (INSERT INTO processed_events"));

@@ -24,8 +24,9 @@ mod grip;
 use serde_json::{json, Value};
 use spin_sdk::http::{Method, Request, Response};
 use todo_auth::ticket;
-use todo_events::{decode, Decision, TaskUpdate};
+use todo_events::{decode, Decision, TaskUpdate, Topic};
 use todo_http::Problem;
+use todo_metrics::Delivery;
 use todo_sidecar::{vars, Sidecar, SidecarError};
 
 use grip::WsEvent;
@@ -63,24 +64,47 @@ fn secret() -> Result<String, Response> {
     })
 }
 
-/// One delivery of `task-updates`.
+/// One delivery of `task-updates`, received at request start (the processing duration starts
+/// there); refused and retried deliveries are counted (best effort, todo-metrics).
 async fn on_update(body: &[u8]) -> Decision {
+    let received_at = todo_events::chrono::Utc::now();
     let update = match decode::<TaskUpdate>(body) {
         Ok(d) => d.event,
-        Err(e) => return e.decision(),
+        Err(e) => {
+            count(&todo_metrics::refused(
+                feed::CONSUMER,
+                Topic::TaskUpdates,
+                body,
+            ))
+            .await;
+            return e.decision();
+        }
     };
-    match feed_and_publish(&update).await {
+    match feed_and_publish(&update, &Delivery::of(&update, received_at)).await {
         Ok(()) => Decision::Success,
         Err(e) => {
             eprintln!("realtime: retry event_id={}: {e}", update.event_id);
+            count(&todo_metrics::failed(
+                feed::CONSUMER,
+                update.event_type.as_str(),
+            ))
+            .await;
             Decision::Retry
         }
     }
 }
 
-async fn feed_and_publish(update: &TaskUpdate) -> Result<(), String> {
+/// Runs a counter statement (a failure only loses the increment).
+async fn count(st: &todo_sql::Statement) {
+    match sidecar() {
+        Ok(s) => todo_metrics::count(&s, DB, st, "realtime").await,
+        Err(e) => eprintln!("realtime: metrics: a counter increment is lost: {e}"),
+    }
+}
+
+async fn feed_and_publish(update: &TaskUpdate, delivery: &Delivery) -> Result<(), String> {
     let event = serde_json::to_value(update).map_err(|e| e.to_string())?;
-    let st = feed::append(&update.user_id, update.event_id, &event);
+    let st = feed::append(&update.user_id, update.event_id, &event, delivery);
     let sidecar = sidecar().map_err(|e| e.to_string())?;
     let rows = sidecar
         .query(DB, &st.sql, &st.params)

@@ -9,7 +9,10 @@
 //! `task-updates` update, `reminder.scheduled` for each reminder) and the idempotency records go
 //! in one statement ([`todo_tasks::sql::roll_forward_once`]), so one completed occurrence gives
 //! exactly one next occurrence whatever is redelivered or raced; an exhausted series is recorded
-//! and creates nothing. Every other event: SUCCESS, no effect.
+//! and creates nothing. Every other event: SUCCESS, no effect but its idempotency row
+//! ([`todo_metrics::record_consumed`]), so every consumed event is counted once and the
+//! service's lag (`event_consumer_lag_seconds`) sees it. A refused delivery (DROP) and a RETRY
+//! are counted with one small statement each (todo-metrics).
 //!
 //! | delivery | answer |
 //! |---|---|
@@ -19,11 +22,12 @@
 //! | the sidecar or the database cannot take it now | RETRY |
 
 use spin_sdk::http::{Method, Request, Response};
-use todo_events::{decode, Decision, TaskEvent};
+use todo_events::{decode, Decision, TaskEvent, Topic};
+use todo_metrics::Delivery;
 use todo_sidecar::Sidecar;
 use todo_tasks::sql::{self, decode::roll_outcome};
 use todo_tasks::todo_events::{chrono::Utc, uuid::Uuid};
-use todo_tasks::{completed_recurring, events_for_change, Change, Roll};
+use todo_tasks::{completed_recurring, events_for_change, Change, Completed, Roll};
 
 /// The consumer name in `processed_events` (the app-id).
 const CONSUMER: &str = "recurring";
@@ -44,15 +48,63 @@ async fn handle(req: Request) -> Response {
     }
 }
 
-/// One delivery of `task-events`.
+/// One delivery of `task-events`, received at request start (the processing duration starts
+/// there); refused and retried deliveries are counted (best effort).
 async fn on_event(body: &[u8]) -> Decision {
+    let received_at = Utc::now();
     let event = match decode::<TaskEvent>(body) {
         Ok(d) => d.event,
-        Err(e) => return e.decision(),
+        Err(e) => {
+            count(&todo_metrics::refused(CONSUMER, Topic::TaskEvents, body)).await;
+            return e.decision();
+        }
     };
-    let Some(completed) = completed_recurring(&event) else {
-        return Decision::Success;
+    let delivery = Delivery::of(&event, received_at);
+    let decision = match completed_recurring(&event) {
+        None => record(&event, &delivery).await,
+        Some(completed) => roll_forward(&event, &completed, &delivery).await,
     };
+    if decision == Decision::Retry {
+        count(&todo_metrics::failed(CONSUMER, event.event_type.as_str())).await;
+    }
+    decision
+}
+
+/// Runs a counter statement (todo-metrics; a failure only loses the increment).
+async fn count(st: &sql::Statement) {
+    match Sidecar::from_vars() {
+        Ok(sidecar) => todo_metrics::count(&sidecar, DB, st, "recurring").await,
+        Err(e) => eprintln!("recurring: metrics: a counter increment is lost: {e}"),
+    }
+}
+
+/// An event with nothing to roll: recorded as consumed (its idempotency row), nothing else.
+async fn record(event: &TaskEvent, delivery: &Delivery) -> Decision {
+    let st = todo_metrics::record_consumed(CONSUMER, event.event_id, delivery);
+    let sidecar = match Sidecar::from_vars() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("recurring: {e}");
+            return Decision::Retry;
+        }
+    };
+    match sidecar.query(DB, &st.sql, &st.params).await {
+        Ok(rows) => match todo_sql::single(&rows) {
+            Ok(_) => Decision::Success,
+            Err(e) => {
+                eprintln!("recurring: retry event_id={}: {e}", event.event_id);
+                Decision::Retry
+            }
+        },
+        Err(e) => {
+            eprintln!("recurring: retry event_id={}: {e}", event.event_id);
+            Decision::Retry
+        }
+    }
+}
+
+/// A recurring task's completion: the next occurrence, once.
+async fn roll_forward(event: &TaskEvent, completed: &Completed, delivery: &Delivery) -> Decision {
     let roll = completed.roll(Uuid::new_v4(), Utc::now());
     let outbox = match &roll {
         Roll::Next(next) => match events_for_change(Change::Created, None, next) {
@@ -68,7 +120,14 @@ async fn on_event(body: &[u8]) -> Decision {
         },
         Roll::Exhausted => Vec::new(),
     };
-    let st = sql::roll_forward_once(CONSUMER, event.event_id, &completed, &roll, &outbox);
+    let st = sql::roll_forward_once(
+        CONSUMER,
+        event.event_id,
+        completed,
+        &roll,
+        &outbox,
+        delivery,
+    );
     let sidecar = match Sidecar::from_vars() {
         Ok(s) => s,
         Err(e) => {

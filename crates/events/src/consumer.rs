@@ -195,6 +195,15 @@ impl EventSchema {
     }
 }
 
+/// The event object of a delivery body, unwrapped from its envelope by the decoder's own rules,
+/// without the version policy or the schema: what a refused delivery says about itself (its
+/// `schema_version`, for counting). `None` when the body has no event object (not JSON, a bad
+/// envelope). Nothing is counted or logged.
+pub fn peek(body: &[u8]) -> Option<Value> {
+    let value = serde_json::from_slice::<Value>(body).ok()?;
+    unwrap(value).ok().map(|(event, _)| event)
+}
+
 /// Decodes `body` and, if accepted, runs `process` on it; the result is the answer for Dapr.
 /// A refused event answers [`Decision::Drop`] without calling `process`.
 pub fn handle<E: Event>(body: &[u8], process: impl FnOnce(Decoded<E>) -> Decision) -> Decision {
@@ -318,6 +327,22 @@ mod tests {
             assert_eq!(error.decision(), Decision::Drop);
             assert!(counters().dropped > before);
         }
+    }
+
+    #[test]
+    fn peek_unwraps_like_the_decoder_without_judging() {
+        let mut invalid = example();
+        invalid["task_data"]["title"] = json!("");
+        invalid["schema_version"] = json!("7.1.0");
+        for body in [
+            serde_json::to_vec(&invalid).unwrap(),
+            cloud_event("data", invalid.clone()),
+            cloud_event("data", json!(invalid.to_string())),
+        ] {
+            assert_eq!(peek(&body), Some(invalid.clone()));
+        }
+        assert_eq!(peek(b"not json"), None);
+        assert_eq!(peek(&cloud_event("data", json!(42))), None);
     }
 
     #[test]

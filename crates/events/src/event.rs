@@ -90,6 +90,9 @@ pub trait Event: Serialize + DeserializeOwned {
 
     /// The `event_type` wire name, e.g. `task.created`.
     fn event_type_name(&self) -> &'static str;
+
+    /// The event's own `timestamp` (RFC 3339 text, as carried).
+    fn timestamp(&self) -> &str;
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ mod task_update;
 mod types;
 mod version;
 
-pub use consumer::{decode, decode_value, handle, Decision, DecodeError, Decoded};
+pub use consumer::{decode, decode_value, handle, peek, Decision, DecodeError, Decoded};
 pub use envelope::CloudEventInfo;
 pub use event::{Event, Topic};
 pub use producer::{

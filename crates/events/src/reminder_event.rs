@@ -96,4 +96,8 @@ impl Event for ReminderEvent {
     fn event_type_name(&self) -> &'static str {
         self.event_type.as_str()
     }
+
+    fn timestamp(&self) -> &str {
+        &self.timestamp
+    }
 }

@@ -121,4 +121,8 @@ impl Event for TaskEvent {
     fn event_type_name(&self) -> &'static str {
         self.event_type.as_str()
     }
+
+    fn timestamp(&self) -> &str {
+        &self.timestamp
+    }
 }

@@ -191,4 +191,8 @@ impl Event for TaskUpdate {
     fn event_type_name(&self) -> &'static str {
         self.event_type.as_str()
     }
+
+    fn timestamp(&self) -> &str {
+        &self.timestamp
+    }
 }

@@ -21,6 +21,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use todo_events::{EncodeError, Event};
+use todo_metrics::publish_errors_cte;
+pub use todo_metrics::PublishFailure;
 use todo_sql::{field, shape, single, ts_ms, Binder, RowError, Statement};
 use uuid::Uuid;
 
@@ -122,11 +124,23 @@ pub fn mark_published(ids: &[i64]) -> Statement {
 /// Gives up the claim on unpublished rows `ids` so the next drain retries them at once.
 /// Row: `{"count": <rows released>}`.
 pub fn release_outbox(ids: &[i64]) -> Statement {
+    release_failed(ids, &[])
+}
+
+/// [`release_outbox`] after failed publishes, counting them in the same statement:
+/// `event_publish_errors_total{topic, error_type}` + 1 for each `(topic, why)` of `failures`
+/// (todo-metrics). Row: `{"count": <rows released>}`.
+pub fn release_failed(ids: &[i64], failures: &[(&str, PublishFailure)]) -> Statement {
     let mut b = Binder::default();
     let list = ids_param(&mut b, ids);
+    let errors = if failures.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", publish_errors_cte(&mut b, "e", failures))
+    };
     let sql = format!(
         "WITH m AS (UPDATE outbox SET claimed_until = NULL \
-         WHERE id = ANY({list}) AND published_at IS NULL RETURNING 1) \
+         WHERE id = ANY({list}) AND published_at IS NULL RETURNING 1){errors} \
          SELECT jsonb_build_object('count', (SELECT count(*) FROM m))::text"
     );
     b.finish(sql)

@@ -1,8 +1,8 @@
 //! The relay: publishes claimed outbox rows through the Dapr sidecar, in order per key.
 
-use todo_sidecar::Sidecar;
+use todo_sidecar::{Sidecar, SidecarError};
 
-use crate::{claim_outbox, mark_published, outbox_batch, release_outbox};
+use crate::{claim_outbox, mark_published, outbox_batch, release_failed, PublishFailure};
 
 /// The Dapr pub/sub component (Kafka) every service publishes to.
 pub const PUBSUB: &str = "pubsub";
@@ -36,6 +36,7 @@ pub async fn drain(sidecar: &Sidecar, db: &str) -> Result<usize, String> {
     let batch = outbox_batch(&rows).map_err(|e| e.to_string())?;
     let (mut published, mut released) = (Vec::new(), Vec::new());
     let mut failed_keys: Vec<(&str, &str)> = Vec::new();
+    let mut failures: Vec<(&str, PublishFailure)> = Vec::new();
     for row in &batch {
         let key = (row.topic.as_str(), row.partition_key.as_str());
         if failed_keys.contains(&key) {
@@ -53,6 +54,11 @@ pub async fn drain(sidecar: &Sidecar, db: &str) -> Result<usize, String> {
                     "outbox: publish of row {} to {} failed: {e}",
                     row.id, row.topic
                 );
+                let why = match &e {
+                    SidecarError::Refused { .. } => PublishFailure::Refused,
+                    _ => PublishFailure::Unavailable,
+                };
+                failures.push((row.topic.as_str(), why));
                 failed_keys.push(key);
                 released.push(row.id);
             }
@@ -60,7 +66,8 @@ pub async fn drain(sidecar: &Sidecar, db: &str) -> Result<usize, String> {
     }
     for (ids, st) in [
         (&published, mark_published(&published)),
-        (&released, release_outbox(&released)),
+        // The failed publishes are counted in the statement that releases their rows.
+        (&released, release_failed(&released, &failures)),
     ] {
         if !ids.is_empty() {
             let rows = sidecar

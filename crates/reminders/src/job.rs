@@ -17,6 +17,24 @@ pub fn job_name(reminder_id: Uuid) -> String {
     format!("reminder-{reminder_id}")
 }
 
+/// The name of a follow-up job: a callback that finds the reminder under another callback's lease
+/// (that one may have died between claiming and recording) schedules one due after the lease, so
+/// the reminder is not left `delivering` once the Scheduler's own retries of the job are spent.
+/// Unique per due time, so it never replaces the job whose callback schedules it.
+pub fn follow_up_job_name(reminder_id: Uuid, due: DateTime<Utc>) -> String {
+    format!("{}-after-{}", job_name(reminder_id), due.timestamp_millis())
+}
+
+/// Whether `name` is a job of this reminder: [`job_name`] or one of its [`follow_up_job_name`]s.
+pub fn is_job_of(name: &str, reminder_id: Uuid) -> bool {
+    let base = job_name(reminder_id);
+    name == base
+        || name
+            .strip_prefix(base.as_str())
+            .and_then(|rest| rest.strip_prefix("-after-"))
+            .is_some_and(|ms| !ms.is_empty() && ms.bytes().all(|c| c.is_ascii_digit()))
+}
+
 /// What the Scheduler posts back to `POST /job/<name>`: the reminder and the time it was
 /// scheduled for (a callback for an older time is stale and does nothing).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +62,24 @@ pub fn job(data: &JobData, remind_at: DateTime<Utc>, now: DateTime<Utc>) -> Valu
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn follow_up_jobs_belong_to_their_reminder_only() {
+        let id = Uuid::nil();
+        let other = Uuid::from_u128(7);
+        let due = Utc.with_ymd_and_hms(2026, 5, 1, 8, 0, 31).unwrap();
+        let name = follow_up_job_name(id, due);
+        assert_eq!(
+            name,
+            format!("reminder-{id}-after-{}", due.timestamp_millis())
+        );
+        assert!(is_job_of(&name, id));
+        assert!(is_job_of(&job_name(id), id));
+        assert!(!is_job_of(&name, other));
+        assert!(!is_job_of(&format!("{}-after-", job_name(id)), id));
+        assert!(!is_job_of(&format!("{}-after-12x", job_name(id)), id));
+        assert!(!is_job_of(&format!("{}x", job_name(id)), id));
+    }
 
     #[test]
     fn a_job_per_reminder_due_at_its_time_or_now() {

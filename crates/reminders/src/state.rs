@@ -9,6 +9,7 @@ use todo_events::{
     Channel, DueReminder, EncodeError, ReminderEvent, ReminderEventType, ReminderState,
     TaskReminder, TaskUpdate,
 };
+use todo_metrics::Delivery;
 use todo_outbox::{outbox_cte, OutboxMessage};
 use todo_sql::{field, shape, single, ts_ms, Binder, RowError, Statement};
 
@@ -125,13 +126,12 @@ fn outcome_select(rid: &str) -> String {
     )
 }
 
-fn processed_cte(b: &mut Binder, event_id: Uuid) -> String {
+/// The idempotency row of `event` with its metrics columns (todo-metrics), received at
+/// `received_at`.
+fn processed_cte(b: &mut Binder, event: &ReminderEvent, received_at: DateTime<Utc>) -> String {
     let c = b.str(CONSUMER);
-    let e = b.cast(Some(event_id.to_string()), "uuid");
-    format!(
-        "pe AS (INSERT INTO processed_events (consumer, event_id) VALUES ({c}, {e}) \
-         ON CONFLICT DO NOTHING RETURNING event_id)"
-    )
+    let e = b.cast(Some(event.event_id.to_string()), "uuid");
+    todo_metrics::processed_cte(b, &c, &e, &Delivery::of(event, received_at))
 }
 
 /// The `reminder.sent` of a reminder reaching `state` (sent, failed, missed), and for a sent
@@ -177,9 +177,13 @@ fn terminal_events(
 /// very time and channel. A reminder that starts `missed` has its `reminder.sent` (state
 /// `missed`) written to the outbox in the same statement.
 /// Row: [`EventOutcome`].
-pub fn apply_scheduled(event: &ReminderEvent, state: State) -> Result<Statement, EncodeError> {
+pub fn apply_scheduled(
+    event: &ReminderEvent,
+    state: State,
+    received_at: DateTime<Utc>,
+) -> Result<Statement, EncodeError> {
     let mut b = Binder::default();
-    let pe = processed_cte(&mut b, event.event_id);
+    let pe = processed_cte(&mut b, event, received_at);
     let c = columns(&mut b, event);
     let s = b.str(state.as_str());
     let missed = if state == State::Missed {
@@ -237,9 +241,9 @@ pub fn apply_scheduled(event: &ReminderEvent, state: State) -> Result<Statement,
 /// Applies a `reminder.cancelled`: `cancelled` unless a newer event set the state or it was
 /// already delivered, missed or failed (a cancellation that arrives first leaves a `cancelled`
 /// row, so an older `reminder.scheduled` arriving late cannot revive it). Row: [`EventOutcome`].
-pub fn apply_cancelled(event: &ReminderEvent) -> Statement {
+pub fn apply_cancelled(event: &ReminderEvent, received_at: DateTime<Utc>) -> Statement {
     let mut b = Binder::default();
-    let pe = processed_cte(&mut b, event.event_id);
+    let pe = processed_cte(&mut b, event, received_at);
     let c = columns(&mut b, event);
     let sql = format!(
         "WITH {pe}, \
@@ -269,9 +273,9 @@ pub fn apply_cancelled(event: &ReminderEvent) -> Statement {
 /// Applies the service's own `reminder.sent` (the seed: "consumes own events for tracking"): a
 /// reminder still waiting for that very time takes the state the event reports. Normally the
 /// delivery already recorded it and nothing changes. Row: [`EventOutcome`].
-pub fn apply_own(event: &ReminderEvent) -> Statement {
+pub fn apply_own(event: &ReminderEvent, received_at: DateTime<Utc>) -> Statement {
     let mut b = Binder::default();
-    let pe = processed_cte(&mut b, event.event_id);
+    let pe = processed_cte(&mut b, event, received_at);
     let rid = b.cast(Some(event.reminder_id.to_string()), "uuid");
     let at = b.cast(Some(event.remind_at.clone()), "timestamptz");
     let state = b.str(event.state.as_str());
@@ -331,7 +335,8 @@ pub struct Claimed {
 pub enum Claim {
     /// It holds the reminder: deliver it, then record the outcome.
     Claimed(Claimed),
-    /// Another callback is delivering it now: answer a failure so the Scheduler tries later.
+    /// Another callback holds it under a lease (delivering now, or died doing so): schedule a
+    /// follow-up job for after the lease ([`crate::follow_up_job_name`]) and end this one.
     Busy,
     /// Nothing to deliver: already delivered, cancelled, moved to another time (a stale job),
     /// failed, missed, or unknown (`None`). Answer success: the job is done.

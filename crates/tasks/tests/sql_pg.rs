@@ -602,17 +602,19 @@ fn audit_records_each_event_once_and_lists_newest_first() {
     .enumerate()
     {
         let r = audit_record("alice", task, kind, i as i64 * 60);
-        let o = decode::audit_outcome(&db.run(&sql::record_audit("audit", &r))).unwrap();
+        let o =
+            decode::audit_outcome(&db.run(&sql::record_audit("audit", &r, Utc::now()))).unwrap();
         assert!(o.processed && o.inserted);
         recs.push(r);
     }
     // Redelivery changes nothing.
-    let o = decode::audit_outcome(&db.run(&sql::record_audit("audit", &recs[2]))).unwrap();
+    let o =
+        decode::audit_outcome(&db.run(&sql::record_audit("audit", &recs[2], Utc::now()))).unwrap();
     assert!(!o.processed && !o.inserted);
     assert_eq!(db.count("SELECT count(*) FROM audit_log"), 5);
     assert_eq!(db.count("SELECT count(*) FROM processed_events"), 5);
     let bobs = audit_record("bob", t1, "task.created", 0);
-    db.run(&sql::record_audit("audit", &bobs));
+    db.run(&sql::record_audit("audit", &bobs, Utc::now()));
 
     let q = AuditQuery::parse("limit=2", "alice", SECRET).unwrap();
     let mut all = Vec::new();
@@ -685,7 +687,15 @@ fn roll(db: &mut Db, event: &TaskEvent, now: DateTime<Utc>) -> decode::RollOutco
         Roll::Next(next) => events_for_change(Change::Created, None, next).unwrap(),
         Roll::Exhausted => Vec::new(),
     };
-    let st = sql::roll_forward_once("recurring", event.event_id, &completed, &roll, &outbox);
+    let delivery = todo_metrics::Delivery::of(event, Utc::now());
+    let st = sql::roll_forward_once(
+        "recurring",
+        event.event_id,
+        &completed,
+        &roll,
+        &outbox,
+        &delivery,
+    );
     decode::roll_outcome(&db.run(&st)).unwrap()
 }
 
@@ -862,4 +872,339 @@ fn concurrent_drainers_never_share_a_row_or_a_key() {
     }
     // Unclaimed rows are exactly the later rows of keys whose run did not fit in a batch.
     assert!(n as i64 <= total && n >= 60, "claimed {n} of {total}");
+}
+
+// --- metrics: the V7 triggers, the rare-path counters and the exposition (todo-metrics) ---------
+
+/// The exposition of the test schema's counters.
+fn exposition(db: &mut Db) -> String {
+    let scrape = todo_metrics::expose::decode(&db.run(&todo_metrics::expose::scrape())).unwrap();
+    todo_metrics::expose::render(&scrape)
+}
+
+/// The value of sample `series` (`name{labels}` exactly as rendered), `None` if absent.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.parse().unwrap())
+}
+
+#[test]
+fn consumed_events_are_counted_once_with_duration_and_version() {
+    let mut db = Db::new();
+    let task = Uuid::new_v4();
+    let now = Utc::now();
+    let mut recs = Vec::new();
+    for (kind, version, late_ms) in [
+        ("task.created", "1.0.0", 200),
+        ("task.created", "1.3.0", 0),
+        ("task.updated", "1.0.2", 0),
+    ] {
+        let mut r = audit_record("alice", task, kind, 0);
+        r.schema_version = version.into();
+        let received = now - Duration::milliseconds(late_ms);
+        let o = decode::audit_outcome(&db.run(&sql::record_audit("audit", &r, received))).unwrap();
+        assert!(o.processed);
+        recs.push(r);
+    }
+    // A redelivery inserts no processed_events row, so it counts nothing.
+    db.run(&sql::record_audit("audit", &recs[0], Utc::now()));
+    let row = db.texts(&format!(
+        "SELECT concat_ws('|', topic, event_type, schema_version, event_at IS NOT NULL, \
+         received_at IS NOT NULL) FROM processed_events WHERE event_id = '{}'",
+        recs[1].event_id
+    ));
+    assert_eq!(row, ["task-events|task.created|1.3.0|t|t"]);
+
+    let text = exposition(&mut db);
+    let consumed = |kind: &str| {
+        sample(
+            &text,
+            &format!(
+                r#"events_consumed_total{{consumer="audit",event_type="{kind}",topic="task-events"}}"#
+            ),
+        )
+    };
+    assert_eq!(consumed("task.created"), Some(2.0), "{text}");
+    assert_eq!(consumed("task.updated"), Some(1.0), "{text}");
+    // 1.3.0 is a mismatch of the known 1.0; 1.0.2 (another PATCH) is not.
+    assert_eq!(
+        sample(
+            &text,
+            r#"schema_version_mismatches_total{actual="1.3",consumer="audit",expected="1.0",topic="task-events"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(text.matches("schema_version_mismatches_total{").count(), 1);
+    // The histogram: the 200 ms delivery is above 0.1 s and within 0.25 s, the fresh one below.
+    let bucket = |le: &str| {
+        sample(
+            &text,
+            &format!(
+                r#"event_processing_duration_seconds_bucket{{consumer="audit",event_type="task.created",le="{le}"}}"#
+            ),
+        )
+    };
+    assert_eq!(bucket("0.1"), Some(1.0), "{text}");
+    assert_eq!(bucket("0.25"), Some(2.0), "{text}");
+    assert_eq!(bucket("+Inf"), Some(2.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            r#"event_processing_duration_seconds_count{consumer="audit",event_type="task.created"}"#
+        ),
+        Some(2.0)
+    );
+    let sum = sample(
+        &text,
+        r#"event_processing_duration_seconds_sum{consumer="audit",event_type="task.created"}"#,
+    )
+    .unwrap();
+    assert!((0.2..1.0).contains(&sum), "{sum}");
+
+    // The recurring service's record of an event it has nothing to do with counts the same way.
+    let d = todo_metrics::Delivery {
+        topic: todo_tasks::todo_events::Topic::TaskEvents,
+        event_type: "task.created".into(),
+        schema_version: "1.0.0".into(),
+        event_at: None,
+        received_at: Utc::now(),
+    };
+    let once = todo_metrics::record_consumed("recurring", recs[0].event_id, &d);
+    assert_eq!(single(&db.run(&once))["processed"], json!(true));
+    assert_eq!(single(&db.run(&once))["processed"], json!(false));
+    let text = exposition(&mut db);
+    assert_eq!(
+        sample(
+            &text,
+            r#"events_consumed_total{consumer="recurring",event_type="task.created",topic="task-events"}"#
+        ),
+        Some(1.0)
+    );
+}
+
+/// The one JSON object a statement answers.
+fn single(rows: &[Vec<Value>]) -> Value {
+    assert_eq!(rows.len(), 1);
+    serde_json::from_str(rows[0][0].as_str().unwrap()).unwrap()
+}
+
+#[test]
+fn concurrent_consumers_add_up() {
+    let db = Db::new();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let mut conn = db.another();
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    let r = audit_record("alice", Uuid::new_v4(), "task.created", 0);
+                    conn.run(&sql::record_audit("audit", &r, Utc::now()));
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let mut db = db;
+    let text = exposition(&mut db);
+    assert_eq!(
+        sample(
+            &text,
+            r#"events_consumed_total{consumer="audit",event_type="task.created",topic="task-events"}"#
+        ),
+        Some(100.0),
+        "{text}"
+    );
+}
+
+#[test]
+fn publishes_and_their_failures_are_counted() {
+    let mut db = Db::new();
+    let a = insert(&mut db, &new_task("alice", json!({"title": "a"}), at(0)));
+    insert(&mut db, &new_task("alice", json!({"title": "b"}), at(1)));
+    let done = a
+        .apply_update(&UpdateTask::completion(true), at(2))
+        .unwrap();
+    let msgs = events_for_change(Change::Updated, Some(&a), &done).unwrap();
+    db.run(&sql::update_task(&done, &msgs));
+    let batch = decode::outbox_batch(&db.run(&sql::claim_outbox(100, 30))).unwrap();
+    assert_eq!(batch.len(), 6, "both tasks' whole runs");
+    let (ok, failed): (Vec<_>, Vec<_>) = batch.iter().partition(|r| r.topic == "task-events");
+    let ids = |rows: &[&decode::OutboxRow]| rows.iter().map(|r| r.id).collect::<Vec<_>>();
+    db.run(&sql::mark_published(&ids(&ok)));
+    db.run(&sql::mark_published(&ids(&ok))); // marking again counts nothing
+    let failures: Vec<(&str, todo_outbox::PublishFailure)> = failed
+        .iter()
+        .map(|r| (r.topic.as_str(), todo_outbox::PublishFailure::Unavailable))
+        .collect();
+    let released = todo_outbox::release_failed(&ids(&failed), &failures);
+    assert_eq!(
+        decode::count(&db.run(&released)).unwrap(),
+        failed.len() as u64
+    );
+    db.run(&todo_outbox::release_failed(
+        &[],
+        &[("reminders", todo_outbox::PublishFailure::Refused)],
+    ));
+
+    let text = exposition(&mut db);
+    assert_eq!(
+        sample(
+            &text,
+            r#"events_published_total{event_type="task.created",topic="task-events"}"#
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"events_published_total{event_type="task.completed",topic="task-events"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(text.matches("events_published_total{").count(), 2, "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            r#"event_publish_errors_total{error_type="unavailable",topic="task-updates"}"#
+        ),
+        Some(failed.len() as f64),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"event_publish_errors_total{error_type="refused",topic="reminders"}"#
+        ),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn refused_and_retried_deliveries_are_counted() {
+    let mut db = Db::new();
+    let topic = todo_tasks::todo_events::Topic::TaskEvents;
+    for body in [
+        &br#"{"schema_version":"2.0.0","event_type":"task.created"}"#[..],
+        br#"{"schema_version":"2.0.0"}"#,
+        b"not json",
+    ] {
+        let n = decode::count(&db.run(&todo_metrics::refused("audit", topic, body))).unwrap();
+        assert_eq!(n, 2);
+    }
+    db.run(&todo_metrics::failed("recurring", "task.completed"));
+    let text = exposition(&mut db);
+    assert_eq!(
+        sample(
+            &text,
+            r#"event_processing_errors_total{consumer="audit",event_type="unknown"}"#
+        ),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"schema_validation_errors_total{consumer="audit",schema_version="2.0.0",topic="task-events"}"#
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"schema_validation_errors_total{consumer="audit",schema_version="unknown",topic="task-events"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"event_processing_errors_total{consumer="recurring",event_type="task.completed"}"#
+        ),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn lag_is_the_age_of_the_oldest_published_event_a_consumer_has_not_recorded() {
+    let mut db = Db::new();
+    let text = exposition(&mut db);
+    for (consumer, topic) in todo_metrics::expose::CONSUMERS {
+        let series = format!(
+            r#"event_consumer_lag_seconds{{consumer="{consumer}",topic="{}"}}"#,
+            topic.name()
+        );
+        assert_eq!(sample(&text, &series), Some(0.0), "{text}");
+    }
+    let t = insert(&mut db, &new_task("alice", json!({"title": "a"}), at(0)));
+    let batch = decode::outbox_batch(&db.run(&sql::claim_outbox(100, 30))).unwrap();
+    let text = exposition(&mut db);
+    assert!(
+        text.contains(r#"event_consumer_pending_events{consumer="audit",topic="task-events"} 0"#),
+        "claimed, not published: not lag yet"
+    );
+    db.run(&sql::mark_published(
+        &batch.iter().map(|r| r.id).collect::<Vec<_>>(),
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let text = exposition(&mut db);
+    let lag = |text: &str, c: &str, topic: &str| {
+        sample(
+            text,
+            &format!(r#"event_consumer_lag_seconds{{consumer="{c}",topic="{topic}"}}"#),
+        )
+        .unwrap()
+    };
+    let pending = |text: &str, c: &str, topic: &str| {
+        sample(
+            text,
+            &format!(r#"event_consumer_pending_events{{consumer="{c}",topic="{topic}"}}"#),
+        )
+        .unwrap()
+    };
+    assert!(lag(&text, "audit", "task-events") >= 0.05, "{text}");
+    assert_eq!(pending(&text, "audit", "task-events"), 1.0);
+    assert_eq!(pending(&text, "recurring", "task-events"), 1.0);
+    assert_eq!(pending(&text, "realtime", "task-updates"), 1.0);
+    assert_eq!(pending(&text, "notification", "reminders"), 0.0);
+
+    // audit records it: its lag is gone, recurring's stays.
+    let created = batch.iter().find(|r| r.topic == "task-events").unwrap();
+    let mut r = audit_record("alice", t.id, "task.created", 0);
+    r.event_id = Uuid::parse_str(created.payload["event_id"].as_str().unwrap()).unwrap();
+    db.run(&sql::record_audit("audit", &r, Utc::now()));
+    let text = exposition(&mut db);
+    assert_eq!(lag(&text, "audit", "task-events"), 0.0);
+    assert_eq!(pending(&text, "audit", "task-events"), 0.0);
+    assert!(lag(&text, "recurring", "task-events") > 0.0);
+
+    // Events published before a consumer first recorded one with the V7 columns (an older build,
+    // which did not record every event) are not its lag.
+    let d = todo_metrics::Delivery {
+        topic: todo_tasks::todo_events::Topic::TaskEvents,
+        event_type: "task.deleted".into(),
+        schema_version: "1.0.0".into(),
+        event_at: None,
+        received_at: Utc::now(),
+    };
+    db.run(&todo_metrics::record_consumed(
+        "recurring",
+        Uuid::new_v4(),
+        &d,
+    ));
+    let text = exposition(&mut db);
+    assert_eq!(pending(&text, "recurring", "task-events"), 0.0);
+    assert_eq!(lag(&text, "recurring", "task-events"), 0.0);
+
+    // The lag probes the outbox by (topic, published_at) and processed_events by its key.
+    db.client.batch_execute("SET enable_seqscan = off").unwrap();
+    let plan = explain(&mut db, &todo_metrics::expose::scrape());
+    assert!(plan.contains("outbox_topic_published_idx"), "{plan}");
+    assert!(plan.contains("processed_events_pkey"), "{plan}");
 }

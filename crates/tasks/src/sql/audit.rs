@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use todo_events::TaskEvent;
+use todo_events::{TaskEvent, Topic};
+use todo_metrics::{processed_cte, Delivery};
 
 use super::{ts_ms, Binder, Statement};
 use crate::query::AuditQuery;
@@ -45,11 +46,12 @@ impl AuditRecord {
     }
 }
 
-/// Records `rec` for `consumer` exactly once: the idempotency row in `processed_events` and the
-/// audit row in one statement; a redelivery inserts nothing.
+/// Records `rec` for `consumer` exactly once: the idempotency row in `processed_events` (with
+/// the delivery's metrics columns: received at `received_at`, todo-metrics) and the audit row in
+/// one statement; a redelivery inserts nothing.
 /// Row: `{"processed": <true the first time for this consumer>, "inserted": <true if an audit
 /// row was written>}`.
-pub fn record_audit(consumer: &str, rec: &AuditRecord) -> Statement {
+pub fn record_audit(consumer: &str, rec: &AuditRecord, received_at: DateTime<Utc>) -> Statement {
     let mut b = Binder::default();
     let c = b.str(consumer);
     let e = b.cast(Some(rec.event_id.to_string()), "uuid");
@@ -58,10 +60,17 @@ pub fn record_audit(consumer: &str, rec: &AuditRecord) -> Statement {
     let kind = b.str(&rec.event_type);
     let at = b.cast(Some(format_instant(rec.occurred_at)), "timestamptz");
     let v = b.str(&rec.schema_version);
+    let delivery = Delivery {
+        topic: Topic::TaskEvents,
+        event_type: rec.event_type.clone(),
+        schema_version: rec.schema_version.clone(),
+        event_at: Some(rec.occurred_at),
+        received_at,
+    };
+    let pe = processed_cte(&mut b, &c, &e, &delivery);
     let payload = b.jsonb(&rec.payload);
     let sql = format!(
-        "WITH pe AS (INSERT INTO processed_events (consumer, event_id) VALUES ({c}, {e}) \
-         ON CONFLICT DO NOTHING RETURNING event_id), \
+        "WITH {pe}, \
          ins AS (INSERT INTO audit_log (event_id, user_id, task_id, event_type, occurred_at, \
          schema_version, payload) \
          SELECT pe.event_id, {u}, {t}, {kind}, {at}, {v}, {payload} FROM pe \

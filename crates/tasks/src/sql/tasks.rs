@@ -7,6 +7,7 @@ use crate::query::{ListQuery, Order, SortField};
 use crate::roll::{Completed, Roll};
 use crate::task::{priority_rank, Task};
 use crate::time::format_instant;
+use todo_metrics::{processed_cte, Delivery};
 use todo_outbox::{outbox_cte, OutboxMessage};
 
 /// The columns written from a [`Task`] on insert.
@@ -111,6 +112,7 @@ pub fn insert_task(task: &Task, outbox: &[OutboxMessage]) -> Statement {
 /// instant) and, if both are new and the series goes on, the next occurrence's task row and its
 /// `outbox` messages. A redelivered event, a second completion of the same occurrence (after a
 /// reopen), or a completion racing another all find one of the two keys taken and change nothing.
+/// The idempotency row carries `delivery`'s metrics columns (todo-metrics).
 /// Row: `{"processed": <event new>, "rolled": <roll new>, "task": <the created task or null>}`.
 pub fn roll_forward_once(
     consumer: &str,
@@ -118,6 +120,7 @@ pub fn roll_forward_once(
     completed: &Completed,
     roll: &Roll,
     outbox: &[OutboxMessage],
+    delivery: &Delivery,
 ) -> Statement {
     let mut b = Binder::default();
     let c = b.str(consumer);
@@ -149,9 +152,9 @@ pub fn roll_forward_once(
         }
         Roll::Exhausted => "w AS (SELECT * FROM tasks WHERE false)".to_string(),
     };
+    let pe = processed_cte(&mut b, &c, &e, delivery);
     let sql = format!(
-        "WITH pe AS (INSERT INTO processed_events (consumer, event_id) VALUES ({c}, {e}) \
-         ON CONFLICT DO NOTHING RETURNING event_id), \
+        "WITH {pe}, \
          r AS (INSERT INTO recurrence_rolls (recurrence_id, from_due_at, from_task_id, \
          next_task_id, next_due_at, outcome, event_id) \
          SELECT {series}, {from_due}, {from_task}, {next_id}, {next_due}, {outcome}, {e} FROM pe \

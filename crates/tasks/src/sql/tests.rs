@@ -182,7 +182,15 @@ fn a_roll_records_the_event_and_the_occurrence_in_the_same_statement() {
         panic!("a weekly task has a next occurrence")
     };
     let outbox = events_for_change(Change::Created, None, next).unwrap();
-    let st = roll_forward_once("recurring", event.event_id, &completed, &roll, &outbox);
+    let delivery = todo_metrics::Delivery::of(&event, Utc::now());
+    let st = roll_forward_once(
+        "recurring",
+        event.event_id,
+        &completed,
+        &roll,
+        &outbox,
+        &delivery,
+    );
     check(&st);
     assert!(st
         .sql
@@ -198,6 +206,7 @@ fn a_roll_records_the_event_and_the_occurrence_in_the_same_statement() {
         &completed,
         &crate::Roll::Exhausted,
         &[],
+        &delivery,
     );
     check(&ended);
     assert!(!ended.sql.contains("INSERT INTO tasks"));
@@ -298,10 +307,11 @@ fn audit_insert_is_idempotent_in_one_statement() {
         schema_version: "1.0.0".into(),
         payload: json!({"a": 1}),
     };
-    let st = record_audit("audit", &rec);
+    let received = Utc.with_ymd_and_hms(2026, 5, 1, 8, 0, 1).unwrap();
+    let st = record_audit("audit", &rec, received);
     check(&st);
     assert!(st.sql.starts_with(
-        "WITH pe AS (INSERT INTO processed_events (consumer, event_id) VALUES ($1::text, $2::text::uuid) ON CONFLICT DO NOTHING"
+        "WITH pe AS (INSERT INTO processed_events (consumer, event_id, topic, event_type, schema_version, event_at, received_at) VALUES ($1::text, $2::text::uuid, $8::text, $9::text, $10::text, $11::text::timestamptz, $12::text::timestamptz) ON CONFLICT DO NOTHING"
     ));
     assert!(st.sql.contains("FROM pe ON CONFLICT (event_id) DO NOTHING"));
     assert_eq!(
@@ -314,6 +324,11 @@ fn audit_insert_is_idempotent_in_one_statement() {
             json!("task.created"),
             json!("2026-05-01T08:00:00.000Z"),
             json!("1.0.0"),
+            json!("task-events"),
+            json!("task.created"),
+            json!("1.0.0"),
+            json!("2026-05-01T08:00:00.000000Z"),
+            json!("2026-05-01T08:00:01.000000Z"),
             json!(r#"{"a":1}"#),
         ]
     );
