@@ -141,9 +141,12 @@ def parse_wrk(out: str) -> dict:
     def ms(text: str | None):
         if text is None:
             return None
-        m = re.match(r"([\d.]+)(us|ms|s)", text)
+        # wrk's units: us, ms, s, m (minutes), h
+        m = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text.strip())
+        if not m:
+            return None
         v, unit = float(m.group(1)), m.group(2)
-        return round(v / 1000 if unit == "us" else v * 1000 if unit == "s" else v, 2)
+        return round(v * {"us": 0.001, "ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}[unit], 2)
 
     return {
         "requests": num(r"(\d+) requests in"),

@@ -17,6 +17,8 @@ die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
 
 # The Spin components: cargo package name and the .wasm it produces (spin.toml's `source`).
 COMPONENTS=(task-api audit recurring notification realtime metrics web e2e-probe parity-probe)
+# The consumers, pre-initialised after the build (their JSON Schema validator compiled in).
+PREINIT=(audit recurring notification realtime)
 
 apt_install() {
     local missing=()
@@ -99,7 +101,13 @@ build_rust() {
     # spin.toml names target/wasm32-wasip2/release/*.wasm, where `spin build` puts them.
     mkdir -p "$ROOT/target/wasm32-wasip2/release"
     for c in "${COMPONENTS[@]}"; do
-        cp -f "$CARGO_TARGET_DIR/wasm32-wasip2/release/${c//-/_}.wasm" "$ROOT/target/wasm32-wasip2/release/"
+        if [[ " ${PREINIT[*]} " == *" $c "* ]]; then
+            # The consumers: pre-initialised with their validator compiled (tools/preinit).
+            "$ROOT/tools/preinit/preinit.sh" "$c" >>"$LOGS/build-wasm.log" 2>&1 ||
+                { tail -n 30 "$LOGS/build-wasm.log" >&2; die "pre-initialising $c failed"; }
+        else
+            cp -f "$CARGO_TARGET_DIR/wasm32-wasip2/release/${c//-/_}.wasm" "$ROOT/target/wasm32-wasip2/release/"
+        fi
     done
 }
 

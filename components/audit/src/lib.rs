@@ -25,6 +25,13 @@ use todo_problem::Problem;
 use todo_sidecar::{vars, Sidecar, SidecarError};
 use todo_tasks::sql;
 
+/// Pre-initialisation (todo-host --preinit): the task-events validator, compiled once at build
+/// time instead of in every request.
+fn preinit() {
+    todo_events::EventSchema::of(todo_events::Topic::TaskEvents);
+}
+todo_preinit::export!(preinit);
+
 /// The PostgreSQL binding (`bindings.postgresql`) holding the audit log.
 const BINDING: &str = "tododb";
 

@@ -23,6 +23,13 @@ use todo_reminders::{
 };
 use todo_sidecar::{Sidecar, SidecarError};
 
+/// Pre-initialisation (todo-host --preinit): the reminders validator, compiled once at build
+/// time instead of in every request.
+fn preinit() {
+    todo_events::EventSchema::of(todo_events::Topic::Reminders);
+}
+todo_preinit::export!(preinit);
+
 /// The PostgreSQL binding holding reminder states and the outbox.
 const DB: &str = "tododb";
 /// The SMTP output binding of the email channel.

@@ -31,6 +31,13 @@ use todo_sidecar::{vars, Sidecar, SidecarError};
 
 use grip::WsEvent;
 
+/// Pre-initialisation (todo-host --preinit): the task-updates validator, compiled once at build
+/// time instead of in every request.
+fn preinit() {
+    todo_events::EventSchema::of(todo_events::Topic::TaskUpdates);
+}
+todo_preinit::export!(preinit);
+
 /// The PostgreSQL binding holding the feed.
 const DB: &str = "tododb";
 

@@ -29,6 +29,13 @@ use todo_tasks::sql::{self, decode::roll_outcome};
 use todo_tasks::todo_events::{chrono::Utc, uuid::Uuid};
 use todo_tasks::{completed_recurring, events_for_change, Change, Completed, Roll};
 
+/// Pre-initialisation (todo-host --preinit): the task-events validator, compiled once at build
+/// time instead of in every request.
+fn preinit() {
+    todo_events::EventSchema::of(todo_events::Topic::TaskEvents);
+}
+todo_preinit::export!(preinit);
+
 /// The consumer name in `processed_events` (the app-id).
 const CONSUMER: &str = "recurring";
 /// The PostgreSQL binding holding tasks and the outbox.

@@ -4,6 +4,7 @@
 
 mod manifest;
 mod outbound;
+mod preinit;
 mod routes;
 mod template;
 
@@ -60,6 +61,13 @@ struct Cli {
     /// Serve only this component (repeatable), like `spin up --component-id`.
     #[arg(long = "component-id", short = 'c')]
     component_id: Vec<String>,
+    /// Instead of serving: pre-initialise this component (its `wizer-initialize` export) and
+    /// write the snapshot to `--preinit-output`.
+    #[arg(long, requires = "preinit_output")]
+    preinit: Option<PathBuf>,
+    /// Where `--preinit` writes the pre-initialised component.
+    #[arg(long, requires = "preinit")]
+    preinit_output: Option<PathBuf>,
 }
 
 /// Per-request store data: WASI, `wasi:http` with the component's outbound policy, and its variables.
@@ -119,6 +127,9 @@ struct Server {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
+    if let (Some(input), Some(output)) = (&cli.preinit, &cli.preinit_output) {
+        return preinit::preinit(input, output).await;
+    }
     let env: HashMap<String, String> = std::env::vars().collect();
     let mut app = App::load(&cli.from, &env, &cli.component_id)?;
     for w in &app.warnings {

@@ -1,0 +1,60 @@
+//! `todo-host --preinit IN --preinit-output OUT`: pre-initialises a component at build time with
+//! `wasmtime-wizer`: instantiates it (WASI, `wasi:http` with every outbound request denied, no
+//! variables), calls its `wizer-initialize` export once, and writes a component whose memory
+//! starts as that call left it. The consumers compile their JSON Schema validators there, so a
+//! request no longer does (issue 11, docs/faults.md). The output is an ordinary component: Spin
+//! and SpinKube run it unchanged.
+
+use anyhow::{Context, Result};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use wasmtime::component::ResourceTable;
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi_http::WasiHttpCtx;
+
+use crate::outbound::OutboundPolicy;
+use crate::{linker, State, Vars};
+
+/// Snapshots `input` after its `wizer-initialize` ran; writes the result to `output`.
+pub async fn preinit(input: &Path, output: &Path) -> Result<()> {
+    let wasm = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+    let engine = Engine::new(&Config::new()).map_err(anyhow::Error::from)?;
+    let linker = linker(&engine)?;
+    let mut store = Store::new(
+        &engine,
+        State {
+            table: ResourceTable::new(),
+            wasi: WasiCtx::builder().build(),
+            http: WasiHttpCtx::new(),
+            hooks: OutboundPolicy {
+                component: "preinit".into(),
+                allowed: Arc::new(Err("pre-initialisation makes no outbound requests".into())),
+            },
+            vars: Vars(Arc::new(HashMap::new())),
+        },
+    );
+    // The export stays: with it removed, wasmtime-wizer 48.0.8 leaves the component-level export
+    // pointing at the core export it deleted ("core instance N has no export named
+    // `wizer-initialize`"). Calling it again only finds the validators compiled.
+    let (snapshot, _) = wasmtime_wizer::Wizer::new()
+        .keep_init_func(true)
+        .run_component(&mut store, &wasm, async |store, component| {
+            linker.instantiate_async(store, component).await
+        })
+        .await
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("pre-initialising {}", input.display()))?;
+    let tmp = output.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, &snapshot).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, output).with_context(|| format!("writing {}", output.display()))?;
+    eprintln!(
+        "preinit: {} ({} bytes) -> {} ({} bytes)",
+        input.display(),
+        wasm.len(),
+        output.display(),
+        snapshot.len()
+    );
+    Ok(())
+}
