@@ -58,3 +58,68 @@ pub async fn preinit(input: &Path, output: &Path) -> Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+    use wasmtime::component::Component;
+
+    /// A component `tools/devstack/setup.sh build` made (cargo's output, before pre-initialising).
+    fn built(name: &str) -> PathBuf {
+        let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| dir.join("../../target"), PathBuf::from);
+        let path = target.join(format!("wasm32-wasip2/release/{name}.wasm"));
+        assert!(
+            path.exists(),
+            "{} is missing: build the components first (tools/devstack/setup.sh build)",
+            path.display()
+        );
+        path
+    }
+
+    fn exports(wasm: &[u8]) -> Vec<String> {
+        let engine = Engine::new(&Config::new()).unwrap();
+        let component = Component::new(&engine, wasm).expect("the snapshot is a valid component");
+        component
+            .component_type()
+            .exports(&engine)
+            .map(|(name, _)| name.to_string())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_consumer_is_snapshotted_into_a_component_that_still_serves_http() {
+        let input = built("audit");
+        let out = std::env::temp_dir().join(format!("preinit-test-{}.wasm", std::process::id()));
+        preinit(&input, &out).await.unwrap();
+        let before = std::fs::read(&input).unwrap();
+        let after = std::fs::read(&out).unwrap();
+        std::fs::remove_file(&out).ok();
+        // The compiled validators are heap data now part of the image.
+        assert!(
+            after.len() > before.len() + 64 * 1024,
+            "snapshot {} bytes, input {} bytes",
+            after.len(),
+            before.len()
+        );
+        let names = exports(&after);
+        assert!(
+            names
+                .iter()
+                .any(|n| n.starts_with("wasi:http/incoming-handler")),
+            "{names:?}"
+        );
+        assert!(names.iter().any(|n| n == "wizer-initialize"), "{names:?}");
+    }
+
+    #[tokio::test]
+    async fn a_component_without_the_export_is_refused_by_name() {
+        let out = std::env::temp_dir().join(format!("preinit-web-{}.wasm", std::process::id()));
+        let err = preinit(&built("web"), &out).await.unwrap_err();
+        assert!(!out.exists());
+        assert!(format!("{err:#}").contains("wizer-initialize"), "{err:#}");
+    }
+}
