@@ -97,6 +97,27 @@ struct Columns {
     event_at: String,
 }
 
+impl Columns {
+    /// `INSERT INTO reminder_states (...) SELECT ... FROM pe`: the event's row in `state` (an
+    /// SQL expression), inserted only when `pe` recorded the event.
+    fn insert_from_pe(&self, state: &str) -> String {
+        format!(
+            "INSERT INTO reminder_states (reminder_id, user_id, task_id, remind_at, channel, \
+             email, task_title, due_at, state, event_at) \
+             SELECT {}, {}, {}, {}, {}, {}, {}, {}, {state}, {} FROM pe",
+            self.rid,
+            self.user,
+            self.task,
+            self.at,
+            self.channel,
+            self.email,
+            self.title,
+            self.due,
+            self.event_at
+        )
+    }
+}
+
 fn columns(b: &mut Binder, e: &ReminderEvent) -> Columns {
     Columns {
         rid: b.cast(Some(e.reminder_id.to_string()), "uuid"),
@@ -209,9 +230,7 @@ pub fn apply_scheduled(
     let o = outbox_cte(&mut b, "w", &missed);
     let sql = format!(
         "WITH {pe}, \
-         up AS (INSERT INTO reminder_states (reminder_id, user_id, task_id, remind_at, channel, \
-         email, task_title, due_at, state, event_at) \
-         SELECT {rid}, {user}, {task}, {at}, {channel}, {email}, {title}, {due}, {s}, {eat} FROM pe \
+         up AS ({insert} \
          ON CONFLICT (reminder_id) DO UPDATE SET task_id = EXCLUDED.task_id, \
          remind_at = EXCLUDED.remind_at, channel = EXCLUDED.channel, email = EXCLUDED.email, \
          task_title = EXCLUDED.task_title, due_at = EXCLUDED.due_at, state = EXCLUDED.state, \
@@ -225,15 +244,7 @@ pub fn apply_scheduled(
          RETURNING reminder_id, task_id AS id, state, remind_at), \
          w AS (SELECT id FROM up WHERE state = 'missed'), {o} {}",
         outcome_select(&c.rid),
-        rid = c.rid,
-        user = c.user,
-        task = c.task,
-        at = c.at,
-        channel = c.channel,
-        email = c.email,
-        title = c.title,
-        due = c.due,
-        eat = c.event_at,
+        insert = c.insert_from_pe(&s),
     );
     Ok(b.finish(sql))
 }
@@ -247,25 +258,14 @@ pub fn apply_cancelled(event: &ReminderEvent, received_at: DateTime<Utc>) -> Sta
     let c = columns(&mut b, event);
     let sql = format!(
         "WITH {pe}, \
-         up AS (INSERT INTO reminder_states (reminder_id, user_id, task_id, remind_at, channel, \
-         email, task_title, due_at, state, event_at) \
-         SELECT {rid}, {user}, {task}, {at}, {channel}, {email}, {title}, {due}, 'cancelled', {eat} \
-         FROM pe ON CONFLICT (reminder_id) DO UPDATE SET state = 'cancelled', \
+         up AS ({insert} ON CONFLICT (reminder_id) DO UPDATE SET state = 'cancelled', \
          claimed_until = NULL, event_at = EXCLUDED.event_at, updated_at = now() \
          WHERE reminder_states.user_id = EXCLUDED.user_id \
          AND reminder_states.event_at <= EXCLUDED.event_at \
          AND reminder_states.state IN ('scheduled', 'delivering', 'cancelled') \
          RETURNING reminder_id, state, remind_at) {}",
         outcome_select(&c.rid),
-        rid = c.rid,
-        user = c.user,
-        task = c.task,
-        at = c.at,
-        channel = c.channel,
-        email = c.email,
-        title = c.title,
-        due = c.due,
-        eat = c.event_at,
+        insert = c.insert_from_pe("'cancelled'"),
     );
     b.finish(sql)
 }

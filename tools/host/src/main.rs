@@ -182,6 +182,14 @@ async fn main() -> Result<()> {
     serve(Arc::new(Server { app, served }), cli.listen).await
 }
 
+/// This crate's folder when a test runs (cargo sets `CARGO_MANIFEST_DIR`), not when it was
+/// built: a shared target folder can hold a test binary another checkout built.
+#[cfg(test)]
+fn crate_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
 fn dirs_cache() -> PathBuf {
     std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)

@@ -67,10 +67,8 @@ mod tests {
 
     /// A component `tools/devstack/setup.sh build` made (cargo's output, before pre-initialising).
     fn built(name: &str) -> PathBuf {
-        let dir = std::env::var_os("CARGO_MANIFEST_DIR")
-            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
         let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(|| dir.join("../../target"), PathBuf::from);
+            .map_or_else(|| crate::crate_dir().join("../../target"), PathBuf::from);
         let path = target.join(format!("wasm32-wasip2/release/{name}.wasm"));
         assert!(
             path.exists(),

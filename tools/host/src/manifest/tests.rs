@@ -311,11 +311,7 @@ fn only_routed_components_are_served() {
 /// The project's own manifest loads with the dev stack's variables.
 #[test]
 fn the_projects_manifest_loads() {
-    // The crate's folder when the test runs (cargo sets it), not when it was built: a shared
-    // target folder can hold a binary another checkout built.
-    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
-    let path = dir.join("../../spin.toml");
+    let path = crate::crate_dir().join("../../spin.toml");
     let env: HashMap<String, String> = [
         "JWT_SECRET",
         "DAPR_API_TOKEN",
