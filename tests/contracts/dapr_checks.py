@@ -393,8 +393,14 @@ def inline_credential_errors(res: Resource) -> list[str]:
     return errors
 
 
+# Bounds of a bulk subscription (`bulkSubscribe`).
+BULK_MAX_AWAIT_MS = 50
+BULK_MAX_MESSAGES = 500
+
+
 def subscription_errors(res: Resource) -> list[str]:
-    """Declarative subscriptions: known topics, a `<topic>.dlq` dead-letter topic, scopes."""
+    """Declarative subscriptions: known topics, a `<topic>.dlq` dead-letter topic, bounded bulk
+    settings, scopes."""
     if res.kind != "Subscription":
         return []
     errors = []
@@ -413,6 +419,17 @@ def subscription_errors(res: Resource) -> list[str]:
     route = (spec.get("routes") or {}).get("default") if "routes" in spec else spec.get("route")
     if not isinstance(route, str) or not route.startswith("/"):
         errors.append(f"{where}: route {route!r} must be an absolute path")
+    bulk = spec.get("bulkSubscribe")
+    if bulk is not None and bulk.get("enabled"):
+        # Dapr's defaults (100 messages, 1000 ms) would hold a quiet partition's event a second.
+        wait = bulk.get("maxAwaitDurationMs")
+        if not isinstance(wait, int) or not 1 <= wait <= BULK_MAX_AWAIT_MS:
+            errors.append(f"{where}: bulkSubscribe.maxAwaitDurationMs must be set, 1..{BULK_MAX_AWAIT_MS} "
+                          f"(Dapr's default 1000 ms delays every event of a quiet partition), not {wait!r}")
+        count = bulk.get("maxMessagesCount")
+        if not isinstance(count, int) or not 1 <= count <= BULK_MAX_MESSAGES:
+            errors.append(f"{where}: bulkSubscribe.maxMessagesCount must be 1..{BULK_MAX_MESSAGES} "
+                          f"(the consumers' statements are sized for it), not {count!r}")
     scopes = res.doc.get("scopes")
     if not scopes:
         errors.append(f"{where}: scopes must name the consuming app-id")

@@ -1,4 +1,4 @@
-"""Fixtures of the end-to-end tests (see support.py): the running stack, unique ids, topic readers,
+"""Fixtures of the end-to-end tests (see support.py): the running stack, its database, unique ids, topic readers,
 bearer tokens and REST clients of fresh users (see clients.py)."""
 
 from __future__ import annotations
@@ -40,6 +40,17 @@ def stack() -> Stack:
     except requests.RequestException as e:
         pytest.fail(f"the wasm host at {s.host_url} is not up ({e})", pytrace=False)
     return s
+
+
+@pytest.fixture(scope="module")
+def db():
+    """A connection to the stack's PostgreSQL (autocommit), for checking effects."""
+    import psycopg
+
+    pw = read_env(RUN / "secrets.env")["PG_PASSWORD"]
+    conn = psycopg.connect(f"host=127.0.0.1 port=5432 user=todo password={pw} dbname=todo sslmode=disable", autocommit=True)
+    yield conn
+    conn.close()
 
 
 @pytest.fixture

@@ -63,6 +63,13 @@ class Stack:
         return r.json() if r.status_code == 200 and r.content else None
 
 
+def one(db, sql: str, *params):
+    """The first column of the first row of `sql` on the `db` connection."""
+    with db.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchone()[0]
+
+
 def wait_until(what: str, fn, timeout: float = 45.0, interval: float = 0.25):
     """Polls `fn` until it returns something truthy; fails naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Events/s of each consumer component alone in the project's host, with a real sidecar of its
 own and the stack's PostgreSQL: CloudEvents POSTed to the component the way daprd delivers them,
-with wrk, at 1 and at 32 connections.
+with wrk, at 1 and at 32 connections; one event per request, and (`--bulk`, default 0,sub) in
+Dapr's bulk envelope of N entries as the consumer's Subscription (`bulkSubscribe`) delivers them:
+N = its maxMessagesCount (events/s = requests/s x N; 0 = single deliveries).
 
 For each consumer (`--consumers`, default audit, recurring, notification, realtime) it starts
 `todo-host --from spin.toml --component-id <c>` on `--port` (default 3610) and one more daprd
@@ -86,12 +88,27 @@ function init(args)
   template = [==[%TEMPLATE%]==]
   now = os.date("!%Y-%m-%dT%H:%M:%SZ")
 end
-function request()
+local function event()
   counter = counter + 1
   local eid = string.format("%RUN8%-%RUN4%-4%RUN3%-8%03x-%012x", tid, counter)
   local user = string.format("%USERPREFIX%%d", (tid * 7919 + counter) % %USERS%)
-  local body = template:gsub("%%EID%%", eid):gsub("%%USER%%", user):gsub("%%NOW%%", now)
-  return wrk.format("POST", "%PATH%", {["content-type"] = "application/cloudevents+json",
+  return (template:gsub("%%EID%%", eid):gsub("%%USER%%", user):gsub("%%NOW%%", now))
+end
+function request()
+  local bulk = %BULK%
+  if bulk == 0 then
+    return wrk.format("POST", "%PATH%", {["content-type"] = "application/cloudevents+json",
+                                         ["dapr-api-token"] = "%TOKEN%"}, event())
+  end
+  -- Dapr's bulk envelope (bulkSubscribe): `bulk` entries, each a CloudEvent.
+  local entries = {}
+  for i = 1, bulk do
+    entries[i] = '{"entryId":"' .. i .. '","event":' .. event() ..
+                 ',"contentType":"application/cloudevents+json","metadata":{}}'
+  end
+  local body = '{"id":"bulk","type":"com.dapr.event.sent.bulk","topic":"%TOPIC%","pubsubname":"pubsub",' ..
+               '"metadata":{},"entries":[' .. table.concat(entries, ",") .. ']}'
+  return wrk.format("POST", "%PATH%", {["content-type"] = "application/json",
                                        ["dapr-api-token"] = "%TOKEN%"}, body)
 end
 """
@@ -158,6 +175,17 @@ def parse_wrk(out: str) -> dict:
     }
 
 
+def subscription_bulk(consumer: str) -> int:
+    """maxMessagesCount of the consumer's bulk Subscription (selfhosted profile); 0 if it has none."""
+    import yaml
+
+    for doc in yaml.safe_load_all((ROOT / "contracts/dapr-components/selfhosted/subscriptions.yaml").read_text()):
+        if doc and doc.get("kind") == "Subscription" and consumer in (doc.get("scopes") or []):
+            bulk = doc["spec"].get("bulkSubscribe") or {}
+            return int(bulk.get("maxMessagesCount", 100)) if bulk.get("enabled") else 0
+    return 0
+
+
 def recorded(db, consumer: str, user_prefix: str, since_id: int) -> int:
     like = user_prefix + "%"
     with db.cursor() as cur:
@@ -201,7 +229,8 @@ def bench_one(consumer: str, args, secrets: dict, stack_env: dict, db, tmp: Path
         wait_http("http://127.0.0.1:3600/v1.0/healthz", 90, daprd, dlog)
         path = {"audit": "/audit/events", "recurring": "/recurring/events", "notification": "/notification/events",
                 "realtime": "/realtime/events"}[consumer]
-        for conns in args.connections:
+        sizes = [subscription_bulk(consumer) if b == "sub" else int(b) for b in args.bulk]
+        for bulk, conns in [(b, c) for b in sizes for c in args.connections]:
             run = uuid.uuid4().hex
             prefix = f"bench-{consumer}-{run[:8]}-"
             users = 64 if consumer == "realtime" else 1
@@ -210,8 +239,9 @@ def bench_one(consumer: str, args, secrets: dict, stack_env: dict, db, tmp: Path
                         "data": EVENTS[consumer]}
             lua = (LUA.replace("%TEMPLATE%", json.dumps(envelope)).replace("%RUN8%", run[:8]).replace("%RUN4%", run[8:12])
                    .replace("%RUN3%", run[12:15]).replace("%USERPREFIX%", prefix).replace("%USERS%", str(users))
-                   .replace("%PATH%", path).replace("%TOKEN%", secrets["APP_API_TOKEN"]))
-            script = tmp / f"{consumer}-{conns}.lua"
+                   .replace("%PATH%", path).replace("%TOKEN%", secrets["APP_API_TOKEN"])
+                   .replace("%BULK%", str(bulk)).replace("%TOPIC%", TOPIC[consumer]))
+            script = tmp / f"{consumer}-{bulk}-{conns}.lua"
             script.write_text(lua)
             # A check that the delivery is accepted (SUCCESS) before the timed run.
             probe = json.loads(json.dumps(envelope).replace("%EID%", str(uuid.uuid4())).replace("%USER%", prefix + "probe")
@@ -220,6 +250,20 @@ def bench_one(consumer: str, args, secrets: dict, stack_env: dict, db, tmp: Path
                               headers={"content-type": "application/cloudevents+json", "dapr-api-token": secrets["APP_API_TOKEN"]})
             if r.status_code != 200 or r.json().get("status") != "SUCCESS":
                 sys.exit(f"{consumer}: a delivery answered {r.status_code} {r.text[:300]} (host log {hlog})")
+            if bulk:
+                def one():
+                    return json.loads(json.dumps(probe).replace(probe["id"], str(uuid.uuid4())))
+                pair = [one(), one()]
+                for ce in pair:
+                    ce["data"] = json.loads(json.dumps(ce["data"]).replace(probe["id"], ce["id"]))
+                env = {"id": "probe", "type": "com.dapr.event.sent.bulk", "topic": TOPIC[consumer], "pubsubname": "pubsub",
+                       "metadata": {}, "entries": [{"entryId": str(i), "event": ce, "contentType": "application/cloudevents+json",
+                                                    "metadata": {}} for i, ce in enumerate(pair)]}
+                r = requests.post(f"http://127.0.0.1:{args.port}{path}", json=env, timeout=30,
+                                  headers={"dapr-api-token": secrets["APP_API_TOKEN"]})
+                got = [(e.get("entryId"), e.get("status")) for e in (r.json().get("statuses") or [])] if r.ok else r.text[:300]
+                if got != [("0", "SUCCESS"), ("1", "SUCCESS")]:
+                    sys.exit(f"{consumer}: a bulk delivery answered {r.status_code} {got} (host log {hlog})")
             before = recorded(db, consumer, prefix, 0)
             threads = 1 if conns == 1 else 2
             p = subprocess.run(["wrk", f"-t{threads}", f"-c{conns}", f"-d{args.seconds}s", "--latency", "--timeout", "30s",
@@ -229,10 +273,14 @@ def bench_one(consumer: str, args, secrets: dict, stack_env: dict, db, tmp: Path
             fig = parse_wrk(p.stdout)
             time.sleep(1)
             rows = recorded(db, consumer, prefix, 0) - before
-            fig.update(consumer=consumer, connections=conns, seconds=args.seconds, recorded=rows)
+            per = max(bulk, 1)
+            fig.update(consumer=consumer, connections=conns, bulk=bulk, seconds=args.seconds, recorded=rows,
+                       events_per_s=round(fig["rps"] * per, 1), events=fig["requests"] * per)
             results.append(fig)
-            print(f"{consumer:12s} {conns:3d} conn: {fig['rps']:8.1f} events/s  p50 {fig['p50_ms']} ms  p99 {fig['p99_ms']} ms"
-                  f"  ({fig['requests']} deliveries, {rows} recorded, non-2xx {fig['non2xx']}"
+            how = "single" if bulk == 0 else f"bulk {bulk}"
+            print(f"{consumer:12s} {how:9s} {conns:3d} conn: {fig['events_per_s']:8.1f} events/s  "
+                  f"request p50 {fig['p50_ms']} ms  p99 {fig['p99_ms']} ms"
+                  f"  ({fig['requests']} requests = {fig['events']} events, {rows} recorded, non-2xx {fig['non2xx']}"
                   f"{', socket errors ' + fig['errors'] if fig['errors'] else ''})", flush=True)
     finally:
         stop(host)
@@ -244,11 +292,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--consumers", default="audit,recurring,notification,realtime")
     ap.add_argument("--connections", default="1,32")
+    ap.add_argument("--bulk", default="0,sub",
+                    help="entries per request, comma-separated; 0 = single deliveries, sub = the consumer's "
+                         "Subscription's bulkSubscribe.maxMessagesCount (contracts/dapr-components/selfhosted)")
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--port", type=int, default=3610)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     args.connections = [int(c) for c in args.connections.split(",")]
+    args.bulk = [b.strip() for b in args.bulk.split(",")]
     for tool in (HOST, DAPRD):
         if not tool.exists():
             sys.exit(f"{tool} is missing (tools/devstack/setup.sh)")

@@ -11,9 +11,11 @@ pair: p50, p99, max. The path: the task write and its outbox row -> publish thro
 sidecar -> Kafka -> the realtime sidecar delivers it to the realtime component -> feed append
 (PostgreSQL) -> one publish to Pushpin -> Pushpin fans it out to the streams.
 
-It also reads the realtime sidecar's Prometheus counter `dapr_component_pubsub_ingress_count`
-(topic task-updates) before and after: deliveries to the component per update, which stays 1
-whatever the number of connections (the component never runs per connection).
+It also reads the realtime sidecar's Prometheus counters `dapr_component_pubsub_ingress_count`
+(single deliveries) and `dapr_component_pubsub_ingress_bulk_count` (bulk deliveries, the
+subscription's `bulkSubscribe`) for topic task-updates before and after: requests to the
+component per update, at most 1 whatever the number of connections (the component never runs
+per connection; a bulk request may carry several updates).
 
     ./dev up && ~/.cache/todo-events/venv/bin/python tools/bench/update_latency.py
     ~/.cache/todo-events/venv/bin/python tools/bench/update_latency.py --connections 1,100 --json
@@ -58,12 +60,13 @@ def metrics_port(app: str) -> int:
 
 
 async def deliveries(http: aiohttp.ClientSession, port: int) -> float:
-    """The realtime sidecar's deliveries of task-updates so far (sum over statuses)."""
+    """The realtime sidecar's requests to the component for task-updates so far (single and bulk)."""
     async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
         text = await r.text()
     total = 0.0
     for line in text.splitlines():
-        if line.startswith("dapr_component_pubsub_ingress_count{") and 'topic="task-updates"' in line:
+        if (line.startswith(("dapr_component_pubsub_ingress_count{", "dapr_component_pubsub_ingress_bulk_count{"))
+                and 'topic="task-updates"' in line):
             total += float(line.rsplit(" ", 1)[1])
     return total
 

@@ -17,8 +17,9 @@ die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
 
 # The Spin components: cargo package name and the .wasm it produces (spin.toml's `source`).
 COMPONENTS=(task-api audit recurring notification realtime metrics web e2e-probe parity-probe)
-# The consumers, pre-initialised after the build (their JSON Schema validator compiled in).
-PREINIT=(audit recurring notification realtime)
+# Pre-initialised after the build (their JSON Schema validators compiled in): the consumers and
+# the task API, the one every write runs through.
+PREINIT=(task-api audit recurring notification realtime)
 
 apt_install() {
     local missing=()
@@ -44,6 +45,8 @@ install_system() {
     command -v curl >/dev/null || apt_install curl
     command -v xz >/dev/null || apt_install xz-utils
     command -v chromium >/dev/null || apt_install chromium
+    # The benchmarks (tools/bench: host.sh, consumer_alone.py) drive HTTP with wrk.
+    command -v wrk >/dev/null || apt_install wrk
     "$ROOT/tools/pushpin/pushpin.sh" install >>"$LOGS/apt.log" 2>&1 ||
         die "installing pushpin failed; see $LOGS/apt.log"
     "$ROOT/tools/prometheus/prometheus.sh" install >>"$LOGS/apt.log" 2>&1 ||
@@ -89,10 +92,13 @@ install_python() {
     fi
 }
 
-build_rust() {
+build_host() {
     say "building the host and todo-migrate (cargo --profile host; log $LOGS/build-host.log)"
     (cd "$ROOT" && cargo build -q --profile host -p todo-host && cargo build -q -p todo-migrate) >"$LOGS/build-host.log" 2>&1 ||
         { tail -n 30 "$LOGS/build-host.log" >&2; die "host or migrate build failed"; }
+}
+
+build_components() {
     say "building components for wasm32-wasip2 (log $LOGS/build-wasm.log)"
     local args=()
     for c in "${COMPONENTS[@]}"; do args+=(-p "$c"); done
@@ -116,11 +122,16 @@ all)
     install_system
     install_spin
     "$ROOT/tools/kafka/kafka.sh" install
+    # The host's release build (wasmtime: the longest) runs beside the Go builds; on a cold
+    # 2-core machine the whole setup took 27 min so (2026-12-02), one after the other about 38.
+    build_host &
+    host_pid=$!
     "$ROOT/tools/dapr/build.sh"
     "$ROOT/tools/k8s/build.sh"
     install_python
-    build_rust
+    wait "$host_pid" || die "the host build failed (log $LOGS/build-host.log)"
+    build_components
     ;;
-build) build_rust ;;
+build) build_host && build_components ;;
 *) die "usage: setup.sh [all|build]" ;;
 esac

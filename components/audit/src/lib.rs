@@ -7,7 +7,9 @@
 //!   `{"status":"SUCCESS"}` once the event is recorded (or was already: redeliveries change
 //!   nothing), `{"status":"DROP"}` for an invalid event or an unknown MAJOR `schema_version`
 //!   (Dapr moves it to the dead-letter topic), `{"status":"RETRY"}` when the sidecar or the
-//!   database cannot record it now. See [`subscriber`].
+//!   database cannot record it now. A bulk delivery (`bulkSubscribe`, `{"entries": [...]}`) is
+//!   answered `{"statuses": [{"entryId", "status"}, ...]}` with the same rules per entry, the
+//!   whole batch recorded in one statement. See [`subscriber`].
 //! - `GET /api/audit` (and `/api/audit/`): the signed-in user's audit log, newest first, paged;
 //!   `Authorization: Bearer <HS256 JWT>` (401 otherwise), query `task_id`, `from`, `to`, `limit`,
 //!   `cursor` (400 naming the parameter). Answers `{"items": [...], "next_cursor": ...}`.
@@ -19,7 +21,8 @@ mod subscriber;
 
 use serde_json::Value;
 use spin_sdk::http::{Method, Request, Response};
-use todo_events::chrono::Utc;
+use todo_events::bulk::{self, Delivery, Entry, Statuses};
+use todo_events::chrono::{DateTime, Utc};
 use todo_events::Decision;
 use todo_problem::Problem;
 use todo_sidecar::{vars, Sidecar, SidecarError};
@@ -74,9 +77,17 @@ async fn on_delivery(req: &Request) -> Response {
         return todo_http::method_not_allowed("POST");
     }
     let received_at = Utc::now();
-    let decision = match subscriber::prepare(req.body(), received_at) {
+    match bulk::delivery(req.body()) {
+        Delivery::Single(body) => todo_http::dapr(on_event(body, received_at).await),
+        Delivery::Bulk(entries) => todo_http::dapr_bulk(&on_bulk(&entries, received_at).await),
+    }
+}
+
+/// One event: its statement, then the answer.
+async fn on_event(body: &[u8], received_at: DateTime<Utc>) -> Decision {
+    match subscriber::prepare(body, received_at) {
         Err(decision) => {
-            count(&subscriber::refusal(req.body())).await;
+            count(&subscriber::refusal(body)).await;
             decision
         }
         Ok(pending) => {
@@ -87,8 +98,26 @@ async fn on_delivery(req: &Request) -> Response {
             }
             decision
         }
+    }
+}
+
+/// A bulk delivery: one statement for every recordable entry, then an answer per entry.
+async fn on_bulk(entries: &[Entry], received_at: DateTime<Utc>) -> Statuses {
+    let batch = subscriber::prepare_batch(entries, received_at);
+    for (entry, (_, kind)) in entries.iter().zip(&batch.entries) {
+        if kind.is_err() {
+            count(&subscriber::refusal(&entry.body)).await;
+        }
+    }
+    let rows = match &batch.statement {
+        Some(st) => Some(query(st).await),
+        None => None,
     };
-    todo_http::dapr(decision)
+    let statuses = subscriber::conclude_batch(&batch, rows);
+    if let Some(st) = subscriber::batch_retries(&batch, &statuses) {
+        count(&st).await;
+    }
+    statuses
 }
 
 /// Runs a counter statement of a refused or retried delivery (best effort: todo-metrics).

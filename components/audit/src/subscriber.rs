@@ -13,8 +13,14 @@
 //!
 //! RETRY is the answer to every failure to record a valid event, so none is lost; Dapr's
 //! Resiliency policy bounds the retries.
+//!
+//! A bulk delivery (the subscription's `bulkSubscribe`) is the same rules per entry with one
+//! statement for the whole batch: [`prepare_batch`] decodes every entry and builds
+//! `record_audit_batch` of the recordable ones; [`conclude_batch`] answers each entry (the
+//! statement is one transaction, so its recordable entries are all SUCCESS or all RETRY).
 
 use serde_json::Value;
+use todo_events::bulk::{Entry, Statuses};
 use todo_events::chrono::{DateTime, Utc};
 use todo_events::uuid::Uuid;
 use todo_events::{decode, report_drop, Decision, TaskEvent, Topic};
@@ -39,6 +45,16 @@ pub struct Pending {
 /// `Err` is the answer for an event that can never be recorded ([`Decision::Drop`]; already
 /// logged with its id and reason; the caller counts it with [`refusal`]).
 pub fn prepare(body: &[u8], received_at: DateTime<Utc>) -> Result<Pending, Decision> {
+    let (event_type, record) = decode_record(body)?;
+    Ok(Pending {
+        event_id: record.event_id,
+        event_type,
+        statement: sql::record_audit(CONSUMER, &record, received_at),
+    })
+}
+
+/// The audit record of a delivery body and its event type, or the DROP (already logged).
+fn decode_record(body: &[u8]) -> Result<(&'static str, AuditRecord), Decision> {
     let decoded = decode::<TaskEvent>(body).map_err(|e| e.decision())?;
     let event = decoded.event;
     let payload = received_event(body, &event);
@@ -47,11 +63,87 @@ pub fn prepare(body: &[u8], received_at: DateTime<Utc>) -> Result<Pending, Decis
         report_drop(Topic::TaskEvents, &event.event_id.to_string(), reason);
         return Err(Decision::Drop);
     };
-    Ok(Pending {
-        event_id: event.event_id,
-        event_type: event.event_type.as_str(),
-        statement: sql::record_audit(CONSUMER, &record, received_at),
-    })
+    Ok((event.event_type.as_str(), record))
+}
+
+/// A bulk delivery decoded: what each entry is, and the one statement that records every
+/// recordable entry (`None` when there is none).
+#[derive(Debug)]
+pub struct Batch {
+    /// Per entry, in delivery order: its id and its event type, or the DROP [`prepare`] would
+    /// have answered it (already logged; the caller counts it with [`refusal`]).
+    pub entries: Vec<(String, Result<&'static str, Decision>)>,
+    /// `record_audit_batch` of the recordable entries, in order.
+    pub statement: Option<Statement>,
+}
+
+/// Decodes every entry of a bulk delivery received at `received_at`.
+pub fn prepare_batch(entries: &[Entry], received_at: DateTime<Utc>) -> Batch {
+    let mut records = Vec::new();
+    let entries = entries
+        .iter()
+        .map(|e| {
+            let kind = decode_record(&e.body).map(|(kind, record)| {
+                records.push(record);
+                kind
+            });
+            (e.entry_id.clone(), kind)
+        })
+        .collect();
+    let statement =
+        (!records.is_empty()).then(|| sql::record_audit_batch(CONSUMER, &records, received_at));
+    Batch { entries, statement }
+}
+
+/// The answers to a bulk delivery once its statement ran (or failed to): SUCCESS for every
+/// recorded entry (new or a redelivery), RETRY for all of them when the statement failed (one
+/// transaction: nothing of it was recorded), DROP as decoded.
+pub fn conclude_batch(
+    batch: &Batch,
+    rows: Option<Result<Vec<Vec<Value>>, SidecarError>>,
+) -> Statuses {
+    let recorded = match rows {
+        None => Ok(None),
+        Some(rows) => rows
+            .map_err(|e| e.to_string())
+            .and_then(|rows| sql::decode::audit_batch_outcome(&rows).map_err(|e| e.to_string()))
+            .map(Some),
+    };
+    let valid = batch.entries.iter().filter(|(_, k)| k.is_ok()).count();
+    match &recorded {
+        Ok(Some(o)) if (o.processed as usize) < valid => eprintln!(
+            "audit: bulk of {valid}: {} recorded, {} already recorded (redeliveries)",
+            o.processed,
+            valid - o.processed as usize
+        ),
+        Err(reason) => {
+            eprintln!("audit: retry bulk of {valid} events reason={reason}")
+        }
+        _ => {}
+    }
+    let mut statuses = Statuses::new();
+    for (id, kind) in &batch.entries {
+        let decision = match (kind, &recorded) {
+            (Err(decision), _) => *decision,
+            (Ok(_), Ok(_)) => Decision::Success,
+            (Ok(_), Err(_)) => Decision::Retry,
+        };
+        statuses.push(id, decision);
+    }
+    statuses
+}
+
+/// The counter of the entries [`conclude_batch`] answered RETRY: `event_processing_errors_total`
+/// once per entry; `None` when there is none.
+pub fn batch_retries(batch: &Batch, statuses: &Statuses) -> Option<Statement> {
+    let kinds: Vec<&str> = batch
+        .entries
+        .iter()
+        .zip(statuses.decisions())
+        .filter(|(_, (_, d))| *d == Decision::Retry)
+        .map(|((_, kind), _)| (*kind).unwrap_or("unknown"))
+        .collect();
+    (!kinds.is_empty()).then(|| todo_metrics::failed_all(CONSUMER, &kinds))
 }
 
 /// The counters of a delivery [`prepare`] refused: `event_processing_errors_total` and
@@ -402,5 +494,92 @@ mod tests {
         ] {
             assert_eq!(conclude(&p, bad), Decision::Retry);
         }
+    }
+
+    fn entries(bodies: &[Vec<u8>]) -> Vec<Entry> {
+        bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| Entry {
+                entry_id: i.to_string(),
+                body: b.clone(),
+            })
+            .collect()
+    }
+
+    fn answers(s: &Statuses) -> Vec<Decision> {
+        s.decisions().map(|(_, d)| d).collect()
+    }
+
+    #[test]
+    fn a_bulk_is_one_statement_for_its_valid_entries_and_drops_the_others() {
+        let mut second = example();
+        second["event_id"] = json!("7f0c9a52-1f43-4d2b-9a67-1c3b2a8e0f11");
+        let bodies = vec![
+            cloud_event("data", example()),
+            br#"{"not": "an event"}"#.to_vec(),
+            cloud_event("data", second),
+        ];
+        let batch = prepare_batch(&entries(&bodies), Utc::now());
+        let st = batch.statement.as_ref().expect("one statement");
+        assert!(st.sql.contains("jsonb_to_recordset"), "{}", st.sql);
+        assert!(
+            st.sql.contains("INSERT INTO processed_events"),
+            "{}",
+            st.sql
+        );
+        assert!(st.sql.contains("INSERT INTO audit_log"), "{}", st.sql);
+        let list: Value = st
+            .params
+            .iter()
+            .filter_map(|p| p.as_str())
+            .filter_map(|t| serde_json::from_str::<Value>(t).ok())
+            .find(|v| v.is_array())
+            .expect("the records parameter");
+        assert_eq!(list.as_array().unwrap().len(), 2);
+        assert_eq!(list[0]["event_id"], example()["event_id"]);
+        assert_eq!(list[1]["event_id"], "7f0c9a52-1f43-4d2b-9a67-1c3b2a8e0f11");
+
+        let ok = Some(rows(r#"{"processed": 2, "inserted": 2}"#));
+        let s = conclude_batch(&batch, ok);
+        assert_eq!(
+            answers(&s),
+            [Decision::Success, Decision::Drop, Decision::Success]
+        );
+        assert!(batch_retries(&batch, &s).is_none());
+    }
+
+    #[test]
+    fn a_failed_bulk_statement_retries_every_valid_entry_and_still_drops_the_invalid() {
+        let bodies = vec![
+            br#"not json"#.to_vec(),
+            cloud_event("data", example()),
+            with("schema_version", json!("2.0.0")),
+        ];
+        let batch = prepare_batch(&entries(&bodies), Utc::now());
+        for failed in [
+            Err(SidecarError::Unavailable("connection refused".into())),
+            Ok(vec![]),
+            rows(r#"{"processed": "x"}"#),
+        ] {
+            let s = conclude_batch(&batch, Some(failed));
+            assert_eq!(
+                answers(&s),
+                [Decision::Drop, Decision::Retry, Decision::Drop]
+            );
+            let counter = batch_retries(&batch, &s).expect("the retry is counted");
+            assert!(counter.sql.contains("metric_counters"), "{}", counter.sql);
+        }
+    }
+
+    #[test]
+    fn a_bulk_of_only_invalid_entries_runs_no_statement() {
+        let bodies = vec![b"x".to_vec(), with("schema_version", json!("9.0.0"))];
+        let batch = prepare_batch(&entries(&bodies), Utc::now());
+        assert!(batch.statement.is_none());
+        assert_eq!(
+            answers(&conclude_batch(&batch, None)),
+            [Decision::Drop, Decision::Drop]
+        );
     }
 }

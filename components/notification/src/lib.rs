@@ -2,7 +2,7 @@
 //!
 //! | route | from | |
 //! |---|---|---|
-//! | `POST /notification/events` | the sidecar (subscription to `reminders`, dead letters to `reminders.dlq`) | `reminder.scheduled`: record it and schedule its Dapr job (`reminder-<id>`, due at `remind_at`; a time already passed fires at once, one more than 15 minutes past is recorded as missed); `reminder.cancelled`: record it and delete the job; `reminder.sent` (its own): confirm the state |
+//! | `POST /notification/events` | the sidecar (subscription to `reminders`, dead letters to `reminders.dlq`) | `reminder.scheduled`: record it and schedule its Dapr job (`reminder-<id>`, due at `remind_at`; a time already passed fires at once, one more than 15 minutes past is recorded as missed); `reminder.cancelled`: record it and delete the job; `reminder.sent` (its own): confirm the state; a bulk delivery (`bulkSubscribe`) per entry, in order ([`todo_http::deliveries`]) |
 //! | `POST /job/<name>` | the Scheduler, through the sidecar | deliver the reminder once: `in_app` as a `reminder.due` on `task-updates` (realtime pushes it to the browsers), `email` through the SMTP binding `smtp`; record it and publish `reminder.sent`; a failed delivery answers 500 so the Scheduler retries (the job's bounded failure policy), the last failure is recorded as `failed` |
 //! | `GET /api/reminders` | the user (JWT) | the user's reminders: `state` (upcoming, sent, missed, failed, cancelled), `task_id`, `order`, `limit`, `cursor` |
 //!
@@ -23,10 +23,15 @@ use todo_reminders::{
 };
 use todo_sidecar::{Sidecar, SidecarError};
 
-/// Pre-initialisation (todo-host --preinit): the reminders validator, compiled once at build
-/// time instead of in every request.
+/// Pre-initialisation (todo-host --preinit): the reminders validator and the task-updates one
+/// (`reminder.due`), compiled once at build time instead of in every request.
 fn preinit() {
-    todo_events::EventSchema::of(todo_events::Topic::Reminders);
+    for topic in [
+        todo_events::Topic::Reminders,
+        todo_events::Topic::TaskUpdates,
+    ] {
+        todo_events::EventSchema::of(topic);
+    }
 }
 todo_preinit::export!(preinit);
 
@@ -43,7 +48,7 @@ async fn handle(req: Request) -> Response {
     match path.as_str() {
         "/notification/events" => {
             from_sidecar(&req, |body| async move {
-                todo_http::dapr(on_event(&body).await)
+                todo_http::deliveries(&body, |b| async move { on_event(&b).await }).await
             })
             .await
         }

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 use todo_events::uuid::Uuid;
-use todo_metrics::{processed_cte, Delivery};
+use todo_metrics::{delivery_row, processed_batch_cte, processed_cte, Delivery};
 use todo_sql::{field, shape, single, Binder, RowError, Statement};
 
 /// The consumer name in `processed_events` (the app-id).
@@ -41,6 +41,75 @@ pub fn append(user: &str, event_id: Uuid, payload: &Value, delivery: &Delivery) 
          (SELECT seq FROM f), (SELECT seq FROM realtime_feed WHERE event_id = {e})))::text"
     );
     b.finish(sql)
+}
+
+/// One update of a bulk delivery for [`append_batch`].
+#[derive(Debug, Clone)]
+pub struct Pending<'a> {
+    /// The update's user.
+    pub user: &'a str,
+    /// The update's id.
+    pub event_id: Uuid,
+    /// The update as published to the feed.
+    pub payload: &'a Value,
+    /// Its delivery's metrics columns.
+    pub delivery: &'a Delivery,
+}
+
+/// [`append`] for every update of a bulk delivery, in one statement: each update new to this
+/// consumer takes its user's next sequence in `updates`' order (a user's several updates get
+/// consecutive numbers, one counter update per user, users locked in id order); a redelivered
+/// one (or one twice in `updates`) finds the sequence it got. All or nothing.
+/// Row: `{"seqs": [<seq or null per update, in order>]}`.
+pub fn append_batch(updates: &[Pending<'_>]) -> Statement {
+    let mut b = Binder::default();
+    let c = b.str(CONSUMER);
+    let hours = b.cast(Some(RETENTION_HOURS.to_string()), "integer");
+    let rows = updates
+        .iter()
+        .enumerate()
+        .map(|(ord, u)| {
+            let mut row = delivery_row(ord, u.event_id, u.delivery);
+            row.insert("user_id".into(), u.user.into());
+            row.insert("payload".into(), u.payload.clone());
+            Value::Object(row)
+        })
+        .collect();
+    let ctes = processed_batch_cte(&mut b, &c, rows, "user_id text, payload jsonb");
+    let sql = format!(
+        "WITH {ctes}, \
+         fresh AS (SELECT DISTINCT ON (s.event_id) s.ord, s.event_id, s.user_id, s.payload \
+         FROM src s JOIN pe ON pe.event_id = s.event_id ORDER BY s.event_id, s.ord), \
+         ranked AS (SELECT f.*, row_number() OVER (PARTITION BY f.user_id ORDER BY f.ord) AS k, \
+         count(*) OVER (PARTITION BY f.user_id) AS n FROM fresh f), \
+         cnt AS (SELECT DISTINCT user_id, n FROM ranked), \
+         u AS (INSERT INTO realtime_users AS r (user_id, last_seq) \
+         SELECT user_id, n FROM cnt ORDER BY user_id \
+         ON CONFLICT (user_id) DO UPDATE SET last_seq = r.last_seq + EXCLUDED.last_seq \
+         RETURNING user_id, last_seq), \
+         f AS (INSERT INTO realtime_feed (user_id, seq, event_id, payload) \
+         SELECT r.user_id, u.last_seq - r.n + r.k, r.event_id, r.payload \
+         FROM ranked r JOIN u ON u.user_id = r.user_id ORDER BY r.ord RETURNING event_id, seq), \
+         d AS (DELETE FROM realtime_feed WHERE user_id IN (SELECT user_id FROM cnt) \
+         AND created_at < now() - make_interval(hours => {hours})) \
+         SELECT jsonb_build_object('seqs', COALESCE((SELECT jsonb_agg(COALESCE(f.seq, \
+         (SELECT o.seq FROM realtime_feed o WHERE o.event_id = s.event_id)) ORDER BY s.ord) \
+         FROM src s LEFT JOIN f ON f.event_id = s.event_id), '[]'::jsonb))::text"
+    );
+    b.finish(sql)
+}
+
+/// What [`append_batch`] did: each update's sequence, in order (`None`: a redelivery of an
+/// update the feed no longer keeps).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AppendedBatch {
+    /// Per update, in order.
+    pub seqs: Vec<Option<i64>>,
+}
+
+/// The row of [`append_batch`].
+pub fn appended_batch(rows: &[Vec<Value>]) -> Result<AppendedBatch, RowError> {
+    serde_json::from_value(single(rows)?).map_err(|e| shape(e.to_string()))
 }
 
 /// What [`append`] did.

@@ -7,7 +7,7 @@
 //!
 //! | route | from | |
 //! |---|---|---|
-//! | `POST /realtime/events` | the sidecar (subscription to `task-updates`, dead letters to `task-updates.dlq`) | append the update to the user's feed (once, next sequence) and publish it to the user's channel with `id`/`prev-id`; Pushpin unreachable: RETRY |
+//! | `POST /realtime/events` | the sidecar (subscription to `task-updates`, dead letters to `task-updates.dlq`) | append the update to the user's feed (once, next sequence) and publish it to the user's channel with `id`/`prev-id`; Pushpin unreachable: RETRY; a bulk delivery (`bulkSubscribe`): one statement for all its updates, then a few publishes; all SUCCESS or all RETRY, invalid entries DROP |
 //! | `POST /realtime/tickets` | the page (JWT) | a stream ticket (60 s), because an `EventSource` cannot send `Authorization` |
 //! | `GET /realtime/events?ticket=…[&last_id=n]` | the browser, through Pushpin | SSE: the feed after `Last-Event-ID` (or `last_id`), then held on the user's channel; `reset` when that id is no longer kept |
 //! | `GET /realtime/events?recover=…` | Pushpin (its recovery link, `Grip-Last`) | the feed after the last id Pushpin delivered |
@@ -48,7 +48,12 @@ async fn handle(req: Request) -> Response {
     let path = req.path().trim_end_matches('/').to_string();
     match (req.method(), path.as_str()) {
         (Method::Post, "/realtime/events") => match todo_http::from_sidecar(&req) {
-            Ok(()) => todo_http::dapr(on_update(req.body()).await),
+            Ok(()) => match todo_events::bulk::delivery(req.body()) {
+                todo_events::bulk::Delivery::Single(body) => todo_http::dapr(on_update(body).await),
+                todo_events::bulk::Delivery::Bulk(entries) => {
+                    todo_http::dapr_bulk(&on_bulk(&entries).await)
+                }
+            },
             Err(resp) => resp,
         },
         (Method::Get, "/realtime/events") => stream(&req).await,
@@ -69,6 +74,104 @@ fn secret() -> Result<String, Response> {
         eprintln!("realtime: {e}");
         todo_http::problem(&Problem::internal("authentication is not configured"))
     })
+}
+
+/// Most items in one publish to Pushpin (a bulk delivery's updates go in a few requests).
+const PUBLISH_ITEMS_MAX: usize = 25;
+
+/// A bulk delivery of `task-updates`: every decodable update appended in one statement (each
+/// user's next sequences, in order), then published to Pushpin in a few requests; all of them
+/// SUCCESS, or all RETRY when either step failed (a redelivery finds its sequence and publishes
+/// again; Pushpin drops an id it already has). Invalid entries DROP, counted.
+async fn on_bulk(entries: &[todo_events::bulk::Entry]) -> todo_events::bulk::Statuses {
+    let received_at = todo_events::chrono::Utc::now();
+    let mut decoded = Vec::with_capacity(entries.len());
+    for entry in entries {
+        match decode::<TaskUpdate>(&entry.body) {
+            Ok(d) => match serde_json::to_value(&d.event) {
+                Ok(payload) => {
+                    let delivery = Delivery::of(&d.event, received_at);
+                    decoded.push(Ok((d.event, payload, delivery)));
+                }
+                Err(e) => {
+                    eprintln!("realtime: event_id={}: {e}", d.event.event_id);
+                    decoded.push(Err(Decision::Retry));
+                }
+            },
+            Err(e) => {
+                count(&todo_metrics::refused(
+                    feed::CONSUMER,
+                    Topic::TaskUpdates,
+                    &entry.body,
+                ))
+                .await;
+                decoded.push(Err(e.decision()));
+            }
+        }
+    }
+    let pending: Vec<feed::Pending<'_>> = decoded
+        .iter()
+        .filter_map(|d| d.as_ref().ok())
+        .map(|(update, payload, delivery)| feed::Pending {
+            user: &update.user_id,
+            event_id: update.event_id,
+            payload,
+            delivery,
+        })
+        .collect();
+    let outcome = if pending.is_empty() {
+        Ok(())
+    } else {
+        feed_and_publish_all(&pending).await
+    };
+    if let Err(e) = &outcome {
+        eprintln!("realtime: retry bulk of {} updates: {e}", pending.len());
+        let kinds: Vec<&str> = decoded
+            .iter()
+            .filter_map(|d| d.as_ref().ok())
+            .map(|(u, _, _)| u.event_type.as_str())
+            .collect();
+        count(&todo_metrics::failed_all(feed::CONSUMER, &kinds)).await;
+    }
+    let mut statuses = todo_events::bulk::Statuses::new();
+    for (entry, d) in entries.iter().zip(&decoded) {
+        let decision = match (d, &outcome) {
+            (Err(decision), _) => *decision,
+            (Ok(_), Ok(())) => Decision::Success,
+            (Ok(_), Err(_)) => Decision::Retry,
+        };
+        statuses.push(&entry.entry_id, decision);
+    }
+    statuses
+}
+
+/// [`feed_and_publish`] for a bulk delivery's updates.
+async fn feed_and_publish_all(pending: &[feed::Pending<'_>]) -> Result<(), String> {
+    let st = feed::append_batch(pending);
+    let sidecar = sidecar().map_err(|e| e.to_string())?;
+    let rows = sidecar
+        .query(DB, &st.sql, &st.params)
+        .await
+        .map_err(|e| e.to_string())?;
+    let seqs = feed::appended_batch(&rows).map_err(|e| e.to_string())?.seqs;
+    if seqs.len() != pending.len() {
+        return Err(format!(
+            "{} sequences for {} updates",
+            seqs.len(),
+            pending.len()
+        ));
+    }
+    let items: Vec<Value> = pending
+        .iter()
+        .zip(&seqs)
+        .filter_map(|(p, seq)| {
+            seq.map(|s| grip::publish_item(&grip::channel(p.user), s, p.payload))
+        })
+        .collect();
+    for chunk in items.chunks(PUBLISH_ITEMS_MAX) {
+        publish(&json!({ "items": chunk })).await?;
+    }
+    Ok(())
 }
 
 /// One delivery of `task-updates`, received at request start (the processing duration starts

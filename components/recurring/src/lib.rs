@@ -12,7 +12,10 @@
 //! and creates nothing. Every other event: SUCCESS, no effect but its idempotency row
 //! ([`todo_metrics::record_consumed`]), so every consumed event is counted once and the
 //! service's lag (`event_consumer_lag_seconds`) sees it. A refused delivery (DROP) and a RETRY
-//! are counted with one small statement each (todo-metrics).
+//! are counted with one small statement each (todo-metrics). A bulk delivery (the
+//! subscription's `bulkSubscribe`) is answered per entry with the same rules, in order, in one
+//! instance: the roll-forwards one by one, the idempotency rows of every other event in one
+//! statement; after a RETRY the later entries are answered RETRY unprocessed.
 //!
 //! | delivery | answer |
 //! |---|---|
@@ -29,10 +32,16 @@ use todo_tasks::sql::{self, decode::roll_outcome};
 use todo_tasks::todo_events::{chrono::Utc, uuid::Uuid};
 use todo_tasks::{completed_recurring, events_for_change, Change, Completed, Roll};
 
-/// Pre-initialisation (todo-host --preinit): the task-events validator, compiled once at build
-/// time instead of in every request.
+/// Pre-initialisation (todo-host --preinit): the task-events validator and those of the next
+/// occurrence's events, compiled once at build time instead of in every request.
 fn preinit() {
-    todo_events::EventSchema::of(todo_events::Topic::TaskEvents);
+    for topic in [
+        todo_events::Topic::TaskEvents,
+        todo_events::Topic::TaskUpdates,
+        todo_events::Topic::Reminders,
+    ] {
+        todo_events::EventSchema::of(topic);
+    }
 }
 todo_preinit::export!(preinit);
 
@@ -49,7 +58,12 @@ async fn handle(req: Request) -> Response {
         return resp;
     }
     match (req.method(), req.path()) {
-        (Method::Post, "/recurring/events") => todo_http::dapr(on_event(req.body()).await),
+        (Method::Post, "/recurring/events") => match todo_events::bulk::delivery(req.body()) {
+            todo_events::bulk::Delivery::Single(body) => todo_http::dapr(on_event(body).await),
+            todo_events::bulk::Delivery::Bulk(entries) => {
+                todo_http::dapr_bulk(&on_bulk(&entries).await)
+            }
+        },
         (_, "/recurring/events") => todo_http::method_not_allowed("POST"),
         _ => todo_http::problem(&todo_http::Problem::not_found("no such resource")),
     }
@@ -75,6 +89,98 @@ async fn on_event(body: &[u8]) -> Decision {
         count(&todo_metrics::failed(CONSUMER, event.event_type.as_str())).await;
     }
     decision
+}
+
+/// A bulk delivery: each recurring completion rolled forward in order, as [`on_event`] does;
+/// every other event's idempotency row in one statement at the end (they have no effect to
+/// order). After a RETRY the later entries are not processed and answered RETRY.
+async fn on_bulk(entries: &[todo_events::bulk::Entry]) -> todo_events::bulk::Statuses {
+    let received_at = Utc::now();
+    // Per entry: its answer, or `None` while it waits for the consumed-rows statement.
+    let mut decisions: Vec<Option<Decision>> = Vec::with_capacity(entries.len());
+    let mut consumed: Vec<(Uuid, Delivery)> = Vec::new();
+    let mut failed = false;
+    for entry in entries {
+        if failed {
+            decisions.push(Some(Decision::Retry));
+            continue;
+        }
+        let event = match decode::<TaskEvent>(&entry.body) {
+            Ok(d) => d.event,
+            Err(e) => {
+                count(&todo_metrics::refused(
+                    CONSUMER,
+                    Topic::TaskEvents,
+                    &entry.body,
+                ))
+                .await;
+                decisions.push(Some(e.decision()));
+                continue;
+            }
+        };
+        let delivery = Delivery::of(&event, received_at);
+        match completed_recurring(&event) {
+            None => {
+                consumed.push((event.event_id, delivery));
+                decisions.push(None);
+            }
+            Some(completed) => {
+                let decision = roll_forward(&event, &completed, &delivery).await;
+                if decision == Decision::Retry {
+                    count(&todo_metrics::failed(CONSUMER, event.event_type.as_str())).await;
+                    failed = true;
+                }
+                decisions.push(Some(decision));
+            }
+        }
+    }
+    let recorded = consumed.is_empty() || record_all(&consumed).await;
+    if !recorded {
+        let kinds: Vec<&str> = consumed
+            .iter()
+            .map(|(_, d)| d.event_type.as_str())
+            .collect();
+        count(&todo_metrics::failed_all(CONSUMER, &kinds)).await;
+    }
+    let mut statuses = todo_events::bulk::Statuses::new();
+    for (entry, decision) in entries.iter().zip(decisions) {
+        let decision = decision.unwrap_or(if recorded {
+            Decision::Success
+        } else {
+            Decision::Retry
+        });
+        statuses.push(&entry.entry_id, decision);
+    }
+    statuses
+}
+
+/// The idempotency rows of events with nothing to roll, in one statement; false on a failure
+/// (logged).
+async fn record_all(events: &[(Uuid, Delivery)]) -> bool {
+    let list: Vec<(Uuid, &Delivery)> = events.iter().map(|(id, d)| (*id, d)).collect();
+    let st = todo_metrics::record_consumed_batch(CONSUMER, &list);
+    let result = match Sidecar::from_vars() {
+        Ok(sidecar) => sidecar
+            .query(DB, &st.sql, &st.params)
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|rows| {
+                todo_sql::single(&rows)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }),
+        Err(e) => Err(e.to_string()),
+    };
+    match result {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!(
+                "recurring: retry {} events without a roll: {e}",
+                events.len()
+            );
+            false
+        }
+    }
 }
 
 /// Runs a counter statement (todo-metrics; a failure only loses the increment).

@@ -24,6 +24,16 @@ use todo_sidecar::Sidecar;
 use todo_tasks::todo_events::uuid::Uuid;
 use todo_tasks::UpdateTask;
 
+/// Pre-initialisation (todo-host --preinit): the validators of every topic a write publishes to
+/// (producers validate each event), compiled once at build time instead of in every request.
+fn preinit() {
+    use todo_tasks::todo_events::{EventSchema, Topic};
+    for topic in [Topic::TaskEvents, Topic::TaskUpdates, Topic::Reminders] {
+        EventSchema::of(topic);
+    }
+}
+todo_preinit::export!(preinit);
+
 // Exported only in the wasm build: natively the crate links as an ordinary library for tests.
 #[cfg_attr(target_arch = "wasm32", spin_sdk::http_component)]
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]

@@ -24,6 +24,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bulk;
 mod consumer;
 mod envelope;
 mod event;

@@ -80,6 +80,38 @@ pub fn dapr(decision: Decision) -> Response {
     json_bytes(200, decision.dapr_reply_body())
 }
 
+/// The answer to a Dapr bulk delivery: 200 with `{"statuses":[{"entryId","status"}, ...]}`.
+pub fn dapr_bulk(statuses: &todo_events::bulk::Statuses) -> Response {
+    json_bytes(200, statuses.reply_body())
+}
+
+/// The answer to a Dapr delivery `body`, one event or a bulk envelope of them
+/// ([`todo_events::bulk`]): `on_event` decides each event in delivery order, in this one
+/// request; once one is RETRY the later ones are not processed and answered RETRY, so a task's
+/// events keep their order.
+pub async fn deliveries<F, Fut>(body: &[u8], mut on_event: F) -> Response
+where
+    F: FnMut(Vec<u8>) -> Fut,
+    Fut: std::future::Future<Output = Decision>,
+{
+    use todo_events::bulk::{delivery, Delivery, Statuses};
+    match delivery(body) {
+        Delivery::Single(body) => dapr(on_event(body.to_vec()).await),
+        Delivery::Bulk(entries) => {
+            let mut statuses = Statuses::new();
+            for entry in entries {
+                let decision = if statuses.blocked() {
+                    Decision::Retry
+                } else {
+                    on_event(entry.body).await
+                };
+                statuses.push(&entry.entry_id, decision);
+            }
+            dapr_bulk(&statuses)
+        }
+    }
+}
+
 /// A request header as text.
 pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.header(name).and_then(|v| v.as_str())

@@ -80,6 +80,63 @@ pub fn record_consumed(consumer: &str, event_id: Uuid, d: &Delivery) -> Statemen
     b.finish(sql)
 }
 
+/// The columns of a batch's `src` rows that [`processed_batch_cte`] reads, as a
+/// `jsonb_to_recordset` column list; a statement appends its own columns after them.
+pub const DELIVERY_COLUMNS: &str = "ord int, event_id uuid, topic text, event_type text, \
+     schema_version text, event_at timestamptz, received_at timestamptz";
+
+/// One `src` row of a batch (the [`DELIVERY_COLUMNS`]): the `ord`-th event `event_id`, delivered
+/// as `d`. A statement adds its own fields to the object.
+pub fn delivery_row(ord: usize, event_id: Uuid, d: &Delivery) -> serde_json::Map<String, Value> {
+    let mut row = serde_json::Map::new();
+    row.insert("ord".into(), ord.into());
+    row.insert("event_id".into(), event_id.to_string().into());
+    row.insert("topic".into(), d.topic.name().into());
+    row.insert("event_type".into(), d.event_type.clone().into());
+    row.insert("schema_version".into(), d.schema_version.clone().into());
+    row.insert("event_at".into(), d.event_at.map(instant).into());
+    row.insert("received_at".into(), instant(d.received_at).into());
+    row
+}
+
+/// The CTEs `src` (the rows `rows`, columns [`DELIVERY_COLUMNS`] and then `more`) and `pe`: the
+/// idempotency rows of every `src` row for `consumer` (a placeholder bound already), in `ord`
+/// order, `ON CONFLICT DO NOTHING RETURNING event_id` (a redelivery, or an event twice in the
+/// batch, inserts nothing more). [`processed_cte`] for a bulk delivery.
+pub fn processed_batch_cte(b: &mut Binder, consumer: &str, rows: Vec<Value>, more: &str) -> String {
+    let list = b.jsonb(&Value::Array(rows));
+    let columns = if more.is_empty() {
+        DELIVERY_COLUMNS.to_owned()
+    } else {
+        format!("{DELIVERY_COLUMNS}, {more}")
+    };
+    format!(
+        "src AS (SELECT * FROM jsonb_to_recordset({list}) AS x({columns})), \
+         pe AS (INSERT INTO processed_events (consumer, event_id, topic, event_type, \
+         schema_version, event_at, received_at) \
+         SELECT {consumer}, event_id, topic, event_type, schema_version, event_at, received_at \
+         FROM src ORDER BY ord ON CONFLICT DO NOTHING RETURNING event_id)"
+    )
+}
+
+/// [`record_consumed`] for several events at once (a bulk delivery's events without an effect):
+/// the idempotency rows of `events`, in one statement. Row: `{"processed": <rows new to this
+/// consumer>}`.
+pub fn record_consumed_batch(consumer: &str, events: &[(Uuid, &Delivery)]) -> Statement {
+    let mut b = Binder::default();
+    let c = b.str(consumer);
+    let rows = events
+        .iter()
+        .enumerate()
+        .map(|(ord, (id, d))| Value::Object(delivery_row(ord, *id, d)))
+        .collect();
+    let ctes = processed_batch_cte(&mut b, &c, rows, "");
+    let sql = format!(
+        "WITH {ctes} SELECT jsonb_build_object('processed', (SELECT count(*) FROM pe))::text"
+    );
+    b.finish(sql)
+}
+
 /// One increment of a counter of the generic `metric_counters` table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Counter {
@@ -164,10 +221,22 @@ pub fn refused(consumer: &str, topic: Topic, body: &[u8]) -> Statement {
 /// refused itself: `event_processing_errors_total{consumer, event_type}`. Each failed attempt
 /// counts (Dapr redelivers a RETRY within the Resiliency policy's retries).
 pub fn failed(consumer: &str, event_type: &str) -> Statement {
-    counters_statement(&[Counter::new(
-        PROCESSING_ERRORS,
-        [("consumer", consumer), ("event_type", event_type)],
-    )])
+    failed_all(consumer, &[event_type])
+}
+
+/// [`failed`] for several deliveries at once (a bulk delivery's retried entries): one increment
+/// per element of `event_types`, in one statement.
+pub fn failed_all(consumer: &str, event_types: &[&str]) -> Statement {
+    let counters: Vec<Counter> = event_types
+        .iter()
+        .map(|t| {
+            Counter::new(
+                PROCESSING_ERRORS,
+                [("consumer", consumer), ("event_type", t)],
+            )
+        })
+        .collect();
+    counters_statement(&counters)
 }
 
 /// Why a publish of the outbox relay failed: the `error_type` label.

@@ -33,8 +33,9 @@ pub mod expose;
 mod sidecar;
 
 pub use consumed::{
-    counters_statement, failed, processed_cte, publish_errors_cte, record_consumed, refused,
-    version_label, Counter, Delivery, PublishFailure,
+    counters_statement, delivery_row, failed, failed_all, processed_batch_cte, processed_cte,
+    publish_errors_cte, record_consumed, record_consumed_batch, refused, version_label, Counter,
+    Delivery, PublishFailure, DELIVERY_COLUMNS,
 };
 #[cfg(feature = "sidecar")]
 pub use sidecar::count;

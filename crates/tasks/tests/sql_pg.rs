@@ -586,6 +586,84 @@ fn audit_record(user: &str, task: Uuid, kind: &str, secs: i64) -> AuditRecord {
 }
 
 #[test]
+fn a_bulk_delivery_records_each_new_event_once_in_one_statement_in_order() {
+    let mut db = Db::new();
+    let task = Uuid::new_v4();
+    let old = audit_record("alice", task, "task.created", 0);
+    db.run(&sql::record_audit("audit", &old, Utc::now()));
+    let b = audit_record("alice", task, "task.updated", 60);
+    let c = audit_record("bob", Uuid::new_v4(), "task.created", 120);
+    // The already recorded event, and one event twice in the same batch.
+    let batch = [b.clone(), old.clone(), c.clone(), b.clone()];
+    let o =
+        decode::audit_batch_outcome(&db.run(&sql::record_audit_batch("audit", &batch, Utc::now())))
+            .unwrap();
+    assert_eq!((o.processed, o.inserted), (2, 2));
+    assert_eq!(db.count("SELECT count(*) FROM audit_log"), 3);
+    assert_eq!(db.count("SELECT count(*) FROM processed_events"), 3);
+    // In the batch's order, after the earlier one.
+    let order = db.count(&format!(
+        "SELECT count(*) FROM audit_log a JOIN audit_log o ON o.event_id = '{}' \
+         JOIN audit_log x ON x.event_id = '{}' JOIN audit_log y ON y.event_id = '{}' \
+         WHERE o.seq < x.seq AND x.seq < y.seq AND a.event_id = y.event_id",
+        old.event_id, b.event_id, c.event_id
+    ));
+    assert_eq!(order, 1, "audit rows are not in delivery order");
+    // The columns are those of the single statement.
+    let same = db.count(&format!(
+        "SELECT count(*) FROM audit_log WHERE event_id = '{}' AND user_id = 'bob' \
+         AND task_id = '{}' AND event_type = 'task.created' AND schema_version = '1.1.0' \
+         AND occurred_at = '{}'::timestamptz AND payload = '{}'::jsonb",
+        c.event_id,
+        c.task_id,
+        c.occurred_at.to_rfc3339(),
+        c.payload
+    ));
+    assert_eq!(same, 1);
+    let pe = db.count(&format!(
+        "SELECT count(*) FROM processed_events WHERE event_id = '{}' AND consumer = 'audit' \
+         AND topic = 'task-events' AND event_type = 'task.created' AND event_at IS NOT NULL \
+         AND received_at IS NOT NULL",
+        c.event_id
+    ));
+    assert_eq!(pe, 1);
+    // The whole batch redelivered: nothing more.
+    let o =
+        decode::audit_batch_outcome(&db.run(&sql::record_audit_batch("audit", &batch, Utc::now())))
+            .unwrap();
+    assert_eq!((o.processed, o.inserted), (0, 0));
+    assert_eq!(db.count("SELECT count(*) FROM audit_log"), 3);
+}
+
+#[test]
+fn a_bulk_of_events_without_an_effect_is_recorded_once_in_one_statement() {
+    let mut db = Db::new();
+    let d = todo_metrics::Delivery {
+        topic: todo_tasks::todo_events::Topic::TaskEvents,
+        event_type: "task.updated".into(),
+        schema_version: "1.0.0".into(),
+        event_at: Some(at(0)),
+        received_at: Utc::now(),
+    };
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let st = todo_metrics::record_consumed_batch("recurring", &[(a, &d), (b, &d), (a, &d)]);
+    let processed = |rows: Vec<Vec<Value>>| todo_sql::single(&rows).unwrap()["processed"].clone();
+    assert_eq!(processed(db.run(&st)), json!(2));
+    assert_eq!(
+        processed(db.run(&st)),
+        json!(0),
+        "a redelivery records nothing"
+    );
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM processed_events WHERE consumer = 'recurring' \
+             AND topic = 'task-events' AND event_type = 'task.updated' AND event_at IS NOT NULL"
+        ),
+        2
+    );
+}
+
+#[test]
 fn audit_records_each_event_once_and_lists_newest_first() {
     let mut db = Db::new();
     let t1 = Uuid::new_v4();

@@ -5,7 +5,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use todo_events::{TaskEvent, Topic};
-use todo_metrics::{processed_cte, Delivery};
+use todo_metrics::{delivery_row, processed_batch_cte, processed_cte, Delivery};
 
 use super::{ts_ms, Binder, Statement};
 use crate::query::AuditQuery;
@@ -77,6 +77,57 @@ pub fn record_audit(consumer: &str, rec: &AuditRecord, received_at: DateTime<Utc
          ON CONFLICT (event_id) DO NOTHING RETURNING seq) \
          SELECT jsonb_build_object('processed', EXISTS (SELECT 1 FROM pe), \
          'inserted', EXISTS (SELECT 1 FROM ins))::text"
+    );
+    b.finish(sql)
+}
+
+/// Records every one of `recs` for `consumer` exactly once, in one statement (a bulk delivery):
+/// the idempotency rows in `processed_events` (received at `received_at`; the metrics trigger
+/// counts them per statement) and the audit rows of those new to this consumer, in `recs`'
+/// order; redeliveries, and an event twice in `recs`, insert nothing more. All or nothing: one
+/// statement is one transaction.
+/// Row: `{"processed": <rows new to this consumer>, "inserted": <audit rows written>}`.
+pub fn record_audit_batch(
+    consumer: &str,
+    recs: &[AuditRecord],
+    received_at: DateTime<Utc>,
+) -> Statement {
+    let mut b = Binder::default();
+    let c = b.str(consumer);
+    let rows = recs
+        .iter()
+        .enumerate()
+        .map(|(ord, r)| {
+            let delivery = Delivery {
+                topic: Topic::TaskEvents,
+                event_type: r.event_type.clone(),
+                schema_version: r.schema_version.clone(),
+                event_at: Some(r.occurred_at),
+                received_at,
+            };
+            let mut row = delivery_row(ord, r.event_id, &delivery);
+            row.insert("user_id".into(), r.user_id.clone().into());
+            row.insert("task_id".into(), r.task_id.to_string().into());
+            row.insert("occurred_at".into(), format_instant(r.occurred_at).into());
+            row.insert("payload".into(), r.payload.clone());
+            Value::Object(row)
+        })
+        .collect();
+    let ctes = processed_batch_cte(
+        &mut b,
+        &c,
+        rows,
+        "user_id text, task_id uuid, occurred_at timestamptz, payload jsonb",
+    );
+    let sql = format!(
+        "WITH {ctes}, \
+         ins AS (INSERT INTO audit_log (event_id, user_id, task_id, event_type, occurred_at, \
+         schema_version, payload) \
+         SELECT s.event_id, s.user_id, s.task_id, s.event_type, s.occurred_at, s.schema_version, \
+         s.payload FROM src s JOIN pe ON pe.event_id = s.event_id ORDER BY s.ord \
+         ON CONFLICT (event_id) DO NOTHING RETURNING seq) \
+         SELECT jsonb_build_object('processed', (SELECT count(*) FROM pe), \
+         'inserted', (SELECT count(*) FROM ins))::text"
     );
     b.finish(sql)
 }

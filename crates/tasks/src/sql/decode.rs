@@ -88,6 +88,20 @@ pub fn audit_outcome(rows: &[Vec<Value>]) -> Result<AuditOutcome, RowError> {
     serde_json::from_value(single(rows)?).map_err(|e| shape(e.to_string()))
 }
 
+/// Outcome of [`super::record_audit_batch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct AuditBatchOutcome {
+    /// Events this consumer saw for the first time (the others were redeliveries).
+    pub processed: u64,
+    /// Audit rows written.
+    pub inserted: u64,
+}
+
+/// The row of [`super::record_audit_batch`].
+pub fn audit_batch_outcome(rows: &[Vec<Value>]) -> Result<AuditBatchOutcome, RowError> {
+    serde_json::from_value(single(rows)?).map_err(|e| shape(e.to_string()))
+}
+
 /// One audit log entry as `GET /api/audit` returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {

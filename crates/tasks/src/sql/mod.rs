@@ -21,7 +21,7 @@ mod audit;
 pub mod decode;
 mod tasks;
 
-pub use audit::{list_audit, record_audit, AuditRecord};
+pub use audit::{list_audit, record_audit, record_audit_batch, AuditRecord};
 pub use tasks::{delete_task, get_task, insert_task, list_tasks, roll_forward_once, update_task};
 pub use todo_outbox::{
     claim_outbox, mark_published, outbox_stats, purge_published, release_outbox,
