@@ -121,16 +121,13 @@ pub fn conclude_batch(
         }
         _ => {}
     }
-    let mut statuses = Statuses::new();
-    for (id, kind) in &batch.entries {
-        let decision = match (kind, &recorded) {
-            (Err(decision), _) => *decision,
-            (Ok(_), Ok(_)) => Decision::Success,
-            (Ok(_), Err(_)) => Decision::Retry,
-        };
-        statuses.push(id, decision);
-    }
-    statuses
+    Statuses::settled(
+        batch
+            .entries
+            .iter()
+            .map(|(id, kind)| (id.as_str(), kind.err())),
+        recorded.is_ok(),
+    )
 }
 
 /// The counter of the entries [`conclude_batch`] answered RETRY: `event_processing_errors_total`

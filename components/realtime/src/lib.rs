@@ -133,16 +133,13 @@ async fn on_bulk(entries: &[todo_events::bulk::Entry]) -> todo_events::bulk::Sta
             .collect();
         count(&todo_metrics::failed_all(feed::CONSUMER, &kinds)).await;
     }
-    let mut statuses = todo_events::bulk::Statuses::new();
-    for (entry, d) in entries.iter().zip(&decoded) {
-        let decision = match (d, &outcome) {
-            (Err(decision), _) => *decision,
-            (Ok(_), Ok(())) => Decision::Success,
-            (Ok(_), Err(_)) => Decision::Retry,
-        };
-        statuses.push(&entry.entry_id, decision);
-    }
-    statuses
+    todo_events::bulk::Statuses::settled(
+        entries
+            .iter()
+            .zip(&decoded)
+            .map(|(entry, d)| (entry.entry_id.as_str(), d.as_ref().err().copied())),
+        outcome.is_ok(),
+    )
 }
 
 /// [`feed_and_publish`] for a bulk delivery's updates.

@@ -142,23 +142,16 @@ async fn on_bulk(entries: &[todo_events::bulk::Entry]) -> todo_events::bulk::Sta
             .collect();
         count(&todo_metrics::failed_all(CONSUMER, &kinds)).await;
     }
-    let mut statuses = todo_events::bulk::Statuses::new();
-    for (entry, decision) in entries.iter().zip(decisions) {
-        let decision = decision.unwrap_or(if recorded {
-            Decision::Success
-        } else {
-            Decision::Retry
-        });
-        statuses.push(&entry.entry_id, decision);
-    }
-    statuses
+    todo_events::bulk::Statuses::settled(
+        entries.iter().map(|e| e.entry_id.as_str()).zip(decisions),
+        recorded,
+    )
 }
 
 /// The idempotency rows of events with nothing to roll, in one statement; false on a failure
 /// (logged).
 async fn record_all(events: &[(Uuid, Delivery)]) -> bool {
-    let list: Vec<(Uuid, &Delivery)> = events.iter().map(|(id, d)| (*id, d)).collect();
-    let st = todo_metrics::record_consumed_batch(CONSUMER, &list);
+    let st = todo_metrics::record_consumed_batch(CONSUMER, events);
     let result = match Sidecar::from_vars() {
         Ok(sidecar) => sidecar
             .query(DB, &st.sql, &st.params)

@@ -15,6 +15,7 @@
 //! the same task overtakes it.
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::consumer::Decision;
@@ -38,16 +39,22 @@ pub struct Entry {
 }
 
 #[derive(Deserialize)]
-struct Envelope {
-    entries: Vec<RawEntry>,
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<&'a str>,
+    entries: Vec<RawEntry<'a>>,
+    // Present only in what is not a bulk envelope (a CloudEvent, a bare event).
+    specversion: Option<serde::de::IgnoredAny>,
+    event_type: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
-struct RawEntry {
+struct RawEntry<'a> {
     #[serde(rename = "entryId")]
     entry_id: String,
-    #[serde(default)]
-    event: Value,
+    // The event's own bytes, as they arrived: no second parse and serialisation.
+    #[serde(borrow)]
+    event: Option<&'a RawValue>,
 }
 
 /// The `type` of Dapr's bulk envelope (components-contrib `pubsub.DefaultBulkEventType`).
@@ -62,31 +69,35 @@ pub fn delivery(body: &[u8]) -> Delivery<'_> {
     if !body.windows(9).any(|w| w == b"\"entries\"") {
         return Delivery::Single(body);
     }
-    let Ok(Value::Object(top)) = serde_json::from_slice::<Value>(body) else {
-        return Delivery::Single(body);
-    };
-    if !matches!(top.get("entries"), Some(Value::Array(_)))
-        || top.get("type").and_then(Value::as_str) != Some(BULK_TYPE)
-        || top.contains_key("specversion")
-        || top.contains_key("event_type")
-    {
-        return Delivery::Single(body);
+    match serde_json::from_slice::<Envelope<'_>>(body) {
+        Ok(env)
+            if env.kind == Some(BULK_TYPE)
+                && env.specversion.is_none()
+                && env.event_type.is_none() =>
+        {
+            Delivery::Bulk(
+                env.entries
+                    .into_iter()
+                    .map(|e| Entry {
+                        entry_id: e.entry_id,
+                        body: entry_body(e.event),
+                    })
+                    .collect(),
+            )
+        }
+        _ => Delivery::Single(body),
     }
-    match serde_json::from_value::<Envelope>(Value::Object(top)) {
-        Ok(env) => Delivery::Bulk(
-            env.entries
-                .into_iter()
-                .map(|e| Entry {
-                    entry_id: e.entry_id,
-                    body: match e.event {
-                        // A raw payload (not our subscriptions, but possible) is base64 text.
-                        Value::String(s) => s.into_bytes(),
-                        other => serde_json::to_vec(&other).unwrap_or_default(),
-                    },
-                })
-                .collect(),
-        ),
-        Err(_) => Delivery::Single(body),
+}
+
+/// The body a single delivery of an entry's `event` would have had. A raw payload (not our
+/// subscriptions, but possible) is a JSON string of base64 text: its text.
+fn entry_body(event: Option<&RawValue>) -> Vec<u8> {
+    let Some(raw) = event else {
+        return b"null".to_vec();
+    };
+    match serde_json::from_str::<String>(raw.get()) {
+        Ok(text) => text.into_bytes(),
+        Err(_) => raw.get().as_bytes().to_vec(),
     }
 }
 
@@ -101,6 +112,25 @@ impl Statuses {
     /// An empty answer.
     pub fn new() -> Statuses {
         Statuses::default()
+    }
+
+    /// The answers to a batch whose recordable entries were written by one statement:
+    /// `decided` gives each entry's id and its own answer, or `None` for an entry the statement
+    /// wrote (SUCCESS when `written`, else RETRY: a statement is all or nothing).
+    pub fn settled<'e>(
+        decided: impl IntoIterator<Item = (&'e str, Option<Decision>)>,
+        written: bool,
+    ) -> Statuses {
+        let batch = if written {
+            Decision::Success
+        } else {
+            Decision::Retry
+        };
+        let mut statuses = Statuses::new();
+        for (id, decision) in decided {
+            statuses.push(id, decision.unwrap_or(batch));
+        }
+        statuses
     }
 
     /// Whether an earlier entry was answered RETRY: the caller answers RETRY for this one too
@@ -220,5 +250,20 @@ mod tests {
             json!({"entryId": "1", "status": "DROP"})
         );
         assert_eq!(reply["statuses"].as_array().unwrap().len(), 6);
+    }
+
+    #[test]
+    fn a_batch_statement_settles_its_entries_all_or_nothing() {
+        let decided = [("0", None), ("1", Some(Decision::Drop)), ("2", None)];
+        let ok: Vec<_> = Statuses::settled(decided, true)
+            .decisions()
+            .map(|(_, d)| d)
+            .collect();
+        assert_eq!(ok, [Decision::Success, Decision::Drop, Decision::Success]);
+        let failed: Vec<_> = Statuses::settled(decided, false)
+            .decisions()
+            .map(|(_, d)| d)
+            .collect();
+        assert_eq!(failed, [Decision::Retry, Decision::Drop, Decision::Retry]);
     }
 }

@@ -122,7 +122,7 @@ pub fn processed_batch_cte(b: &mut Binder, consumer: &str, rows: Vec<Value>, mor
 /// [`record_consumed`] for several events at once (a bulk delivery's events without an effect):
 /// the idempotency rows of `events`, in one statement. Row: `{"processed": <rows new to this
 /// consumer>}`.
-pub fn record_consumed_batch(consumer: &str, events: &[(Uuid, &Delivery)]) -> Statement {
+pub fn record_consumed_batch(consumer: &str, events: &[(Uuid, Delivery)]) -> Statement {
     let mut b = Binder::default();
     let c = b.str(consumer);
     let rows = events

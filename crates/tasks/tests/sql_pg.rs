@@ -646,7 +646,8 @@ fn a_bulk_of_events_without_an_effect_is_recorded_once_in_one_statement() {
         received_at: Utc::now(),
     };
     let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-    let st = todo_metrics::record_consumed_batch("recurring", &[(a, &d), (b, &d), (a, &d)]);
+    let st =
+        todo_metrics::record_consumed_batch("recurring", &[(a, d.clone()), (b, d.clone()), (a, d)]);
     let processed = |rows: Vec<Vec<Value>>| todo_sql::single(&rows).unwrap()["processed"].clone();
     assert_eq!(processed(db.run(&st)), json!(2));
     assert_eq!(
