@@ -4,6 +4,9 @@ The notification service sends email reminders through Dapr's SMTP output bindin
 arrive here. Each message is written to <dir>/<n>.eml and summarised as one JSON line in
 <dir>/index.jsonl (time, from, to, subject, body). `./dev mail` prints the index.
 
+A file <dir>/delay holding a number of seconds makes the sink keep each message that long before
+answering 250 (read per message; the fault tests use it to hold an email in flight).
+
     python mailsink.py --listen 127.0.0.1:2525 --dir ~/.cache/todo-events/run/mail
 """
 
@@ -45,7 +48,18 @@ class Keep:
         with (self.folder / "index.jsonl").open("a") as f:
             f.write(json.dumps(entry) + "\n")
         print(f"mailsink: #{self.count} to {entry['to']}: {entry['subject']}", flush=True)
+        delay = self.delay()
+        if delay > 0:
+            print(f"mailsink: #{self.count}: answering in {delay:g}s", flush=True)
+            await asyncio.sleep(delay)
         return "250 OK"
+
+    def delay(self) -> float:
+        """Seconds to hold the answer: <dir>/delay, or 0."""
+        try:
+            return max(0.0, float((self.folder / "delay").read_text().strip()))
+        except (OSError, ValueError):
+            return 0.0
 
 
 def main() -> None:

@@ -10,9 +10,11 @@
 //! claims the reminder for its time before delivering (a second callback finds it claimed or
 //! delivered), and records the delivery with its events in one statement. If the process dies
 //! after an email left and before the delivery is recorded, the claim runs out and a retry sends
-//! it again: at least once in that window (docs/decisions.md).
+//! it again: at least once in that window (docs/decisions.md). A record that fails while the
+//! process lives is retried inside the lease instead ([`record`]).
 
 use spin_sdk::http::{Method, Request, Response};
+use std::time::{Duration, Instant};
 use todo_events::chrono::{DateTime, Utc};
 use todo_events::{decode, Channel, Decision, ReminderEvent, ReminderEventType, Topic};
 use todo_reminders::{
@@ -213,6 +215,7 @@ async fn on_job(name: &str, body: &[u8]) -> Response {
 async fn fire(data: &JobData) -> Result<(), String> {
     let sidecar = sidecar().map_err(|e| e.to_string())?;
     let st = claim(data);
+    let claimed_at = Instant::now();
     let rows = sidecar
         .query(DB, &st.sql, &st.params)
         .await
@@ -248,8 +251,7 @@ async fn fire(data: &JobData) -> Result<(), String> {
         Ok(()) => {
             let outbox = outcome_events(&c, State::Sent).map_err(|e| e.to_string())?;
             let st = record_delivered(&c, &outbox);
-            let rows = sidecar
-                .query(DB, &st.sql, &st.params)
+            let rows = record(&sidecar, &st, &c, claimed_at)
                 .await
                 .map_err(|e| format!("recording the delivery: {e}"))?;
             if recorded(&rows).map_err(|e| e.to_string())? {
@@ -272,8 +274,7 @@ async fn fire(data: &JobData) -> Result<(), String> {
                 Vec::new()
             };
             let st = record_failure(&c, &why, last, &outbox);
-            sidecar
-                .query(DB, &st.sql, &st.params)
+            record(&sidecar, &st, &c, claimed_at)
                 .await
                 .map_err(|e| format!("recording the failure ({why}): {e}"))?;
             if last {
@@ -289,6 +290,49 @@ async fn fire(data: &JobData) -> Result<(), String> {
                     c.attempts
                 ))
             }
+        }
+    }
+}
+
+/// How long after its claim a callback keeps trying to record what it did: well inside the
+/// lease ([`CLAIM_SECONDS`]), so no other callback can have claimed the reminder meanwhile.
+const RECORD_WITHIN: Duration = Duration::from_secs(CLAIM_SECONDS as u64 - 10);
+
+/// Records the outcome of a claimed reminder (`st`: [`record_delivered`] or [`record_failure`]),
+/// retrying a transient failure (the database restarting, the sidecar's binding erroring) with
+/// backoff until [`RECORD_WITHIN`] after the claim. The email has left by now: answering the
+/// Scheduler with an error instead would make a later try, after the lease, send it again. The
+/// statement only applies while this callback's claim holds, so a retry after a lost answer of a
+/// committed one changes nothing (it reads `recorded: false`).
+async fn record(
+    sidecar: &Sidecar,
+    st: &todo_sql::Statement,
+    c: &Claimed,
+    claimed_at: Instant,
+) -> Result<Vec<Vec<serde_json::Value>>, SidecarError> {
+    let mut wait = Duration::from_millis(100);
+    let mut tries = 1;
+    loop {
+        match sidecar.query(DB, &st.sql, &st.params).await {
+            Ok(rows) => {
+                if tries > 1 {
+                    eprintln!(
+                        "notification: reminder {} recorded on try {tries}",
+                        c.reminder_id
+                    );
+                }
+                return Ok(rows);
+            }
+            Err(e) if e.is_transient() && claimed_at.elapsed() + wait < RECORD_WITHIN => {
+                eprintln!(
+                    "notification: reminder {}: recording failed (try {tries}): {e}; again in {wait:?}",
+                    c.reminder_id
+                );
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(Duration::from_secs(2));
+                tries += 1;
+            }
+            Err(e) => return Err(e),
         }
     }
 }
