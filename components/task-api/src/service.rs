@@ -2,7 +2,7 @@
 //! writes the task and its outbox events in one SQL statement, then publishes what it can.
 
 use serde_json::{json, Value};
-use todo_outbox::drain_once;
+use todo_outbox::{drain_once, publish_held};
 use todo_problem::{Problem, ValidationErrors};
 use todo_sidecar::{Sidecar, SidecarError};
 use todo_sql::{RowError, Statement};
@@ -92,9 +92,17 @@ impl Tasks<'_> {
         let mut task = validate_create(body, Uuid::new_v4(), self.user, Utc::now())?;
         task.attach_email(self.email)?;
         let outbox = events_for_change(Change::Created, None, &task)?;
-        let stored = decode::task(&self.run(&sql::insert_task(&task, &outbox)).await?)?
-            .ok_or_else(|| ApiError::Internal("new task id already taken".into()))?;
-        drain_once(self.sidecar, DB, "task-api").await;
+        let (stored, ids) = decode::inserted(&self.run(&sql::insert_task(&task, &outbox)).await?)?;
+        let stored =
+            stored.ok_or_else(|| ApiError::Internal("new task id already taken".into()))?;
+        // The new task's events are this request's to publish: no claim statement.
+        let held = todo_outbox::held_rows(&ids, &outbox)?;
+        if let Err(e) = publish_held(self.sidecar, DB, &held).await {
+            eprintln!(
+                "task-api: publishing task {}'s events: {e}; the outbox timer publishes them",
+                stored.id
+            );
+        }
         Ok(stored)
     }
 

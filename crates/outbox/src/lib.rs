@@ -13,7 +13,9 @@
 //! drainer publishes its rows in `id` order, stops at the first failure for that key (and may
 //! [`release_outbox`] the rest), and marks the published ones with [`mark_published`]. A crashed
 //! drainer's claim expires after `claim_seconds` and another drainer publishes the rows again
-//! (at-least-once; consumers deduplicate on `event_id`).
+//! (at-least-once; consumers deduplicate on `event_id`). The first events of a task a write
+//! creates have no earlier row of their key, so that write holds them from the start
+//! ([`outbox_cte_held`]) and publishes them without a claim.
 
 #![warn(missing_docs)]
 
@@ -29,7 +31,11 @@ use uuid::Uuid;
 #[cfg(feature = "relay")]
 mod relay;
 #[cfg(feature = "relay")]
-pub use relay::{drain, drain_once, PUBSUB};
+pub use relay::{drain, drain_once, publish_held, PUBSUB};
+
+/// How long a claim holds before another drainer may take the rows over (a drain's claim and a
+/// write's own rows alike).
+pub const CLAIM_SECONDS: u32 = 30;
 
 /// One event to publish, stored in the outbox in the same statement as the write.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +76,48 @@ pub fn outbox_cte(b: &mut Binder, w: &str, outbox: &[OutboxMessage]) -> String {
          FROM {w}, jsonb_array_elements({messages}) WITH ORDINALITY AS m(msg, ord) \
          ORDER BY m.ord)"
     )
+}
+
+/// [`outbox_cte`] for a write whose events nobody else can publish first: the first events of
+/// a task the statement creates. No earlier row of their partition key (the task id) exists, and
+/// no other write can reach the task before this statement commits, so the rows are inserted
+/// already claimed for [`CLAIM_SECONDS`] and the writer publishes them itself ([`publish_held`],
+/// feature `relay`) without a claim statement. The statement's row carries their ids as
+/// [`HELD_IDS`] (`[]` when `w` had no row). A writer that dies before publishing them leaves
+/// them to the next drain after the claim runs out, like a drainer that died.
+pub fn outbox_cte_held(b: &mut Binder, w: &str, outbox: &[OutboxMessage]) -> String {
+    let messages = b.jsonb(&outbox_param(outbox));
+    let secs = b.cast(Some(CLAIM_SECONDS.to_string()), "integer");
+    format!(
+        "o AS (INSERT INTO outbox (task_id, topic, partition_key, payload, claimed_until) \
+         SELECT {w}.id, m.msg->>'topic', m.msg->>'partition_key', m.msg->'payload', \
+         now() + make_interval(secs => {secs}) \
+         FROM {w}, jsonb_array_elements({messages}) WITH ORDINALITY AS m(msg, ord) \
+         ORDER BY m.ord RETURNING id)"
+    )
+}
+
+/// The ids of the rows [`outbox_cte_held`] inserted, in order, as a JSON array expression for
+/// the statement's row.
+pub const HELD_IDS: &str = "(SELECT COALESCE(jsonb_agg(o.id ORDER BY o.id), '[]'::jsonb) FROM o)";
+
+/// Pairs the ids a write statement returned ([`HELD_IDS`]) with the messages it stored, in
+/// order: what the writer publishes. An empty list (the write changed nothing) pairs nothing.
+pub fn held_rows(
+    ids: &[i64],
+    outbox: &[OutboxMessage],
+) -> Result<Vec<(i64, OutboxMessage)>, RowError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    if ids.len() != outbox.len() {
+        return Err(shape(format!(
+            "{} outbox ids for {} messages",
+            ids.len(),
+            outbox.len()
+        )));
+    }
+    Ok(ids.iter().copied().zip(outbox.iter().cloned()).collect())
 }
 
 /// Claims up to `limit` unpublished rows for `claim_seconds`, oldest first, whole key runs
@@ -203,4 +251,42 @@ pub struct OutboxStats {
 /// The row of [`outbox_stats`].
 pub fn outbox_stats_row(rows: &[Vec<Value>]) -> Result<OutboxStats, RowError> {
     serde_json::from_value(single(rows)?).map_err(|e| shape(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(topic: &str) -> OutboxMessage {
+        OutboxMessage {
+            topic: topic.into(),
+            partition_key: "k".into(),
+            payload: json!({ "topic": topic }),
+        }
+    }
+
+    #[test]
+    fn held_rows_pair_ids_with_messages_in_order() {
+        let outbox = [message("task-events"), message("task-updates")];
+        let held = held_rows(&[7, 8], &outbox).unwrap();
+        assert_eq!(held, vec![(7, outbox[0].clone()), (8, outbox[1].clone())]);
+        assert!(
+            held_rows(&[], &outbox).unwrap().is_empty(),
+            "nothing written"
+        );
+        assert!(
+            held_rows(&[7], &outbox).is_err(),
+            "a count that does not match"
+        );
+    }
+
+    #[test]
+    fn held_rows_are_inserted_claimed_and_returned() {
+        let mut b = Binder::default();
+        let o = outbox_cte_held(&mut b, "w", &[message("task-events")]);
+        assert!(o.contains("claimed_until"), "{o}");
+        assert!(o.ends_with("RETURNING id)"), "{o}");
+        let st = b.finish(format!("WITH w AS (SELECT 1 AS id), {o} SELECT {HELD_IDS}"));
+        assert_eq!(st.params.last(), Some(&json!(CLAIM_SECONDS.to_string())));
+    }
 }

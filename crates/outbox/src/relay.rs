@@ -2,14 +2,16 @@
 
 use todo_sidecar::{Sidecar, SidecarError};
 
-use crate::{claim_outbox, mark_published, outbox_batch, release_failed, PublishFailure};
+use crate::{
+    claim_outbox, mark_published, outbox_batch, release_failed, OutboxMessage, PublishFailure,
+    CLAIM_SECONDS,
+};
 
 /// The Dapr pub/sub component (Kafka) every service publishes to.
 pub const PUBSUB: &str = "pubsub";
 
-/// Rows claimed per drain, and how long a claim holds before another drainer may take over.
+/// Rows claimed per drain.
 const BATCH: u32 = 100;
-const CLAIM_SECONDS: u32 = 30;
 
 /// [`drain`], logging a failure instead of returning it: the answer is how many were published
 /// (0 when the drain failed; the outbox timer drains again).
@@ -23,24 +25,45 @@ pub async fn drain_once(sidecar: &Sidecar, db: &str, who: &str) -> usize {
     }
 }
 
-/// Claims a batch of unpublished rows from the binding `db`, publishes them in `id` order with
-/// `metadata.partitionKey`, stops a key at its first failure (releasing that key's later rows
-/// so the next drain retries them in order), and marks what went out. Answers how many rows
-/// were published.
+/// Claims a batch of unpublished rows from the binding `db` and publishes them
+/// ([`publish_held`]). Answers how many rows were published.
 pub async fn drain(sidecar: &Sidecar, db: &str) -> Result<usize, String> {
     let st = claim_outbox(BATCH, CLAIM_SECONDS);
     let rows = sidecar
         .query(db, &st.sql, &st.params)
         .await
         .map_err(|e| e.to_string())?;
-    let batch = outbox_batch(&rows).map_err(|e| e.to_string())?;
+    let batch: Vec<(i64, OutboxMessage)> = outbox_batch(&rows)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|r| {
+            let m = OutboxMessage {
+                topic: r.topic,
+                partition_key: r.partition_key,
+                payload: r.payload,
+            };
+            (r.id, m)
+        })
+        .collect();
+    publish_held(sidecar, db, &batch).await
+}
+
+/// Publishes rows this caller holds (a drain's claim, or a write's own rows from
+/// [`crate::outbox_cte_held`]) in the given (`id`) order with `metadata.partitionKey`, stops a
+/// key at its first failure (releasing that key's later rows so the next drain retries them in
+/// order), and marks what went out. Answers how many rows were published.
+pub async fn publish_held(
+    sidecar: &Sidecar,
+    db: &str,
+    rows: &[(i64, OutboxMessage)],
+) -> Result<usize, String> {
     let (mut published, mut released) = (Vec::new(), Vec::new());
     let mut failed_keys: Vec<(&str, &str)> = Vec::new();
     let mut failures: Vec<(&str, PublishFailure)> = Vec::new();
-    for row in &batch {
+    for (id, row) in rows {
         let key = (row.topic.as_str(), row.partition_key.as_str());
         if failed_keys.contains(&key) {
-            released.push(row.id);
+            released.push(*id);
             continue;
         }
         let body = serde_json::to_vec(&row.payload).map_err(|e| e.to_string())?;
@@ -48,19 +71,16 @@ pub async fn drain(sidecar: &Sidecar, db: &str) -> Result<usize, String> {
             .publish(PUBSUB, &row.topic, &body, Some(&row.partition_key))
             .await
         {
-            Ok(()) => published.push(row.id),
+            Ok(()) => published.push(*id),
             Err(e) => {
-                eprintln!(
-                    "outbox: publish of row {} to {} failed: {e}",
-                    row.id, row.topic
-                );
+                eprintln!("outbox: publish of row {id} to {} failed: {e}", row.topic);
                 let why = match &e {
                     SidecarError::Refused { .. } => PublishFailure::Refused,
                     _ => PublishFailure::Unavailable,
                 };
                 failures.push((row.topic.as_str(), why));
                 failed_keys.push(key);
-                released.push(row.id);
+                released.push(*id);
             }
         }
     }

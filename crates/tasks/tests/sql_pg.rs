@@ -129,12 +129,66 @@ fn new_task(user: &str, body: Value, created: DateTime<Utc>) -> Task {
     validate_create(body.to_string().as_bytes(), Uuid::new_v4(), user, created).unwrap()
 }
 
-/// Inserts `t` with its events; answers the stored task.
+/// Inserts `t` with its events and gives up the writer's hold on them (as after a failed
+/// publish), so any drainer may claim them; answers the stored task.
 fn insert(db: &mut Db, t: &Task) -> Task {
     let outbox = events_for_change(Change::Created, None, t).unwrap();
-    decode::task(&db.run(&sql::insert_task(t, &outbox)))
+    let (task, ids) = decode::inserted(&db.run(&sql::insert_task(t, &outbox))).unwrap();
+    assert_eq!(ids.len(), outbox.len());
+    assert_eq!(
+        decode::count(&db.run(&sql::release_outbox(&ids))).unwrap(),
+        ids.len() as u64
+    );
+    task.expect("inserted")
+}
+
+#[test]
+fn a_new_tasks_events_are_held_by_the_writer_that_created_it() {
+    let mut db = Db::new();
+    let t = new_task(
+        "alice",
+        json!({"title": "a", "reminders": [{"remind_at": "2026-05-30T08:00:00Z"}]}),
+        at(0),
+    );
+    let outbox = events_for_change(Change::Created, None, &t).unwrap();
+    let (task, ids) = decode::inserted(&db.run(&sql::insert_task(&t, &outbox))).unwrap();
+    assert_eq!(task.as_ref(), Some(&t));
+    // The ids come back in the messages' order.
+    let stored: Vec<(i64, String, String)> = db
+        .client
+        .query(
+            "SELECT id, topic, payload->>'event_type' FROM outbox WHERE claimed_until > now() ORDER BY id",
+            &[],
+        )
         .unwrap()
-        .expect("inserted")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let expected: Vec<(i64, String, String)> = ids
+        .iter()
+        .zip(&outbox)
+        .map(|(id, m)| {
+            let kind = m.payload["event_type"].as_str().unwrap().to_owned();
+            (*id, m.topic.clone(), kind)
+        })
+        .collect();
+    assert_eq!(stored, expected, "every row held, in order");
+    assert_eq!(
+        stored.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
+        ["task-events", "task-updates", "reminders"]
+    );
+    // No drainer takes them while the writer holds them.
+    assert!(decode::outbox_batch(&db.run(&sql::claim_outbox(100, 30)))
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        decode::count(&db.run(&sql::mark_published(&ids))).unwrap(),
+        3
+    );
+    // The same id again: no task, no rows, nothing held.
+    let (again, none) = decode::inserted(&db.run(&sql::insert_task(&t, &outbox))).unwrap();
+    assert_eq!((again, none), (None, vec![]));
+    assert_eq!(db.count("SELECT count(*) FROM outbox"), 3);
 }
 
 #[test]

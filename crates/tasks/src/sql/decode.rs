@@ -22,6 +22,13 @@ pub fn task(rows: &[Vec<Value>]) -> Result<Option<Task>, RowError> {
     field(&single(rows)?, "task")
 }
 
+/// The row of [`super::insert_task`]: the created task (None: its id was taken) and the ids of
+/// its outbox rows, which the writer holds and publishes (`todo_outbox::held_rows`).
+pub fn inserted(rows: &[Vec<Value>]) -> Result<(Option<Task>, Vec<i64>), RowError> {
+    let v = single(rows)?;
+    Ok((field(&v, "task")?, field(&v, "outbox")?))
+}
+
 /// What [`super::roll_forward_once`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct RollOutcome {

@@ -8,7 +8,7 @@ use crate::roll::{Completed, Roll};
 use crate::task::{priority_rank, Task};
 use crate::time::format_instant;
 use todo_metrics::{processed_cte, Delivery};
-use todo_outbox::{outbox_cte, OutboxMessage};
+use todo_outbox::{outbox_cte, outbox_cte_held, OutboxMessage, HELD_IDS};
 
 /// The columns written from a [`Task`] on insert.
 const COLUMNS: [&str; 17] = [
@@ -91,17 +91,19 @@ fn insert_values(b: &mut Binder, t: &Task) -> String {
         .join(", ")
 }
 
-/// Inserts `task` and its `outbox` messages in one statement.
-/// Row: `{"task": <task>}`, or `{"task": null}` if a task with that id already exists.
+/// Inserts `task` and its `outbox` messages in one statement, the messages held by the writer
+/// (`todo_outbox::outbox_cte_held`: a new task's events have no earlier row of their key).
+/// Row: `{"task": <task>, "outbox": [<row id>, ...]}` (see [`super::decode::inserted`]), or
+/// `{"task": null, "outbox": []}` if a task with that id already exists.
 pub fn insert_task(task: &Task, outbox: &[OutboxMessage]) -> Statement {
     let mut b = Binder::default();
     let values = insert_values(&mut b, task);
-    let o = outbox_cte(&mut b, "w", outbox);
+    let o = outbox_cte_held(&mut b, "w", outbox);
     let columns = COLUMNS.join(", ");
     let sql = format!(
         "WITH w AS (INSERT INTO tasks ({columns}) VALUES ({values}) \
          ON CONFLICT (id) DO NOTHING RETURNING *), {o} \
-         SELECT jsonb_build_object('task', (SELECT {} FROM w))::text",
+         SELECT jsonb_build_object('task', (SELECT {} FROM w), 'outbox', {HELD_IDS})::text",
         task_json("w")
     );
     b.finish(sql)

@@ -106,11 +106,17 @@ fn insert_writes_the_task_and_its_outbox_in_one_statement() {
     assert_eq!(st.params[6], json!("1"), "priority normal = 1");
     assert_eq!(st.params[7], json!(r#"["home"]"#));
     assert_eq!(st.params[8], json!("2026-05-02T07:00:00.000Z"));
-    let messages: Value =
-        serde_json::from_str(st.params.last().unwrap().as_str().unwrap()).unwrap();
+    let n = st.params.len();
+    let messages: Value = serde_json::from_str(st.params[n - 2].as_str().unwrap()).unwrap();
     assert_eq!(messages.as_array().unwrap().len(), 3);
     assert_eq!(messages[0]["topic"], "task-events");
     assert_eq!(messages[0]["partition_key"], t.id.to_string());
+    // The new task's rows are inserted held by the writer, and their ids come back in order.
+    assert!(st.sql.contains("claimed_until) SELECT"), "{}", st.sql);
+    assert_eq!(st.params[n - 1], json!("30"));
+    assert!(st
+        .sql
+        .contains("'outbox', (SELECT COALESCE(jsonb_agg(o.id ORDER BY o.id)"));
 }
 
 #[test]
