@@ -14,6 +14,11 @@ the target, every event was recorded, the audit consumer was caught up within 1 
 write, and the latency did not grow during the run (median of the last third of the writes at
 most twice the first third's + 50 ms).
 
+Each rate also prints the median of each hop of a create's path, read from the rows it left:
+write (the event's timestamp to the write statement), publish (to the mark after the publishes),
+deliver (to the audit component's request start: Kafka, audit's sidecar, its bulk wait, Spin),
+audit (to the audit statement).
+
 `--find-max` first steps the rate up (`--steps`, default 10,20,30,40,60,100,200,300,500, each
 `--step-seconds` 15 s) and stops at the first rate the stack does not hold; then it runs
 `--seconds` at the highest rate it held.
@@ -84,6 +89,25 @@ async def drive(base: str, tokens: list[str], rate: float, seconds: float, infli
     return results, time.monotonic() - start
 
 
+# Where a create's time goes, from the rows its path leaves (medians over the run's task.created
+# events): `write` the event's timestamp (taken by the task API) to the write statement's start
+# (its outbox row's created_at); `publish` that to the mark after its publishes (published_at);
+# `deliver` the mark to the audit component's request start (processed_events.received_at:
+# Kafka, audit's sidecar, its bulk wait, Spin); `audit` that to the audit statement's start
+# (audit_log.recorded_at). Every instant is a database or component clock on this machine.
+HOPS = ("write", "publish", "deliver", "audit")
+HOPS_SQL = """
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM o.created_at - (o.payload->>'timestamp')::timestamptz)),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM o.published_at - o.created_at)),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM p.received_at - o.published_at)),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM a.recorded_at - p.received_at))
+FROM outbox o
+JOIN processed_events p ON p.consumer = 'audit' AND p.event_id = (o.payload->>'event_id')::uuid
+JOIN audit_log a ON a.event_id = p.event_id
+WHERE o.task_id = ANY(%s::uuid[]) AND o.topic = 'task-events' AND o.payload->>'event_type' = 'task.created'
+"""
+
+
 def measure(db, results, t_start: float, t_end: float, run: str, wait_s: float = 60.0) -> dict:
     ids = [tid for _, tid, _ in results if tid]
     t0_of = {tid: t0 for t0, tid, _ in results if tid}
@@ -107,6 +131,8 @@ def measure(db, results, t_start: float, t_end: float, run: str, wait_s: float =
     with db.cursor() as cur:
         cur.execute("SELECT count(*) FROM tasks WHERE user_id LIKE %s", (f"load-{run}-%",))
         stored = cur.fetchone()[0]
+        cur.execute(HOPS_SQL, (ids,))
+        hops = dict(zip(HOPS, cur.fetchone()))
     order = sorted((t0_of[t], (audit[t] - t0_of[t]) * 1000) for t in ids if t in audit)
     lat = [l for _, l in order]
     third = max(1, len(lat) // 3)
@@ -129,6 +155,7 @@ def measure(db, results, t_start: float, t_end: float, run: str, wait_s: float =
         "p99_ms": round(percentile(lat, 99), 1) if lat else None,
         "max_ms": round(max(lat), 1) if lat else None,
         "audit_lag_at_end_s": None if lag_end is None else round(lag_end, 2),
+        "hops_p50_ms": {k: None if v is None else round(v * 1000, 1) for k, v in hops.items()},
     }
 
 
@@ -152,6 +179,9 @@ def run_rate(base, tokens, db, rate, seconds, inflight) -> dict:
           f"create->audit p50 {fig['p50_ms']} ms p99 {fig['p99_ms']} ms max {fig['max_ms']} ms "
           f"(p50 first third {fig['p50_first_third_ms']} ms, last third {fig['p50_last_third_ms']} ms), "
           f"audit caught up {fig['audit_lag_at_end_s']} s after the last write -> {'held' if fig['held'] else 'NOT held'}",
+          flush=True)
+    hops = fig["hops_p50_ms"]
+    print("  p50 per hop: " + ", ".join(f"{k} {'-' if v is None else v} ms" for k, v in hops.items()),
           flush=True)
     return fig
 
