@@ -113,7 +113,10 @@ fn insert_writes_the_task_and_its_outbox_in_one_statement() {
     assert_eq!(messages[0]["partition_key"], t.id.to_string());
     // The new task's rows are inserted held by the writer, and their ids come back in order.
     assert!(st.sql.contains("claimed_until) SELECT"), "{}", st.sql);
-    assert_eq!(st.params[n - 1], json!("30"));
+    assert_eq!(
+        st.params[n - 1],
+        json!(todo_outbox::CLAIM_SECONDS.to_string())
+    );
     assert!(st
         .sql
         .contains("'outbox', (SELECT COALESCE(jsonb_agg(o.id ORDER BY o.id)"));
