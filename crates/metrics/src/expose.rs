@@ -29,13 +29,15 @@ pub const CONSUMERS: [(&str, Topic); 4] = [
 /// first recorded one with the V7 columns (`metric_consumed.first_at`): before that build it did
 /// not record every event (the recurring service recorded only what it rolled forward).
 ///
-/// The scrape's cost is one index probe of `processed_events` per event published in the window
-/// (the probe is forced per row, so the idempotency table's whole history is never hashed): 5
-/// minutes keeps it bounded under load (at 100 writes/s an hour's window made every scrape scan
-/// hundreds of thousands of rows), and a consumer that stops is still seen within seconds.
+/// What a scrape costs does not depend on the window: `metric_consumer_lag`
+/// (migrations/V8__metrics_lag.sql) probes `processed_events` by its key only for the events
+/// published since the consumer's checkpoint (its oldest pending event, at most 15 s ago), and
+/// moves the checkpoint. The window bounds how long a dead-lettered event counts, and how far back
+/// a consumer that was down is looked at; 5 minutes sees a stopped consumer within seconds.
 pub const LAG_WINDOW_SECONDS: u32 = 300;
 
-/// Every counter and the lag of every consumer, in one statement. Sums over the counter tables'
+/// Every counter and the lag of every consumer, in one statement (it also moves the lag
+/// checkpoints, so it runs as a query that writes). Sums over the counter tables'
 /// shards; bucket bounds and `le` as text (`+Inf` for the last), instants not needed.
 /// Row: `{"buckets": ["0.005", ...], "consumed": [...], "published": [...], "counters": [...],
 /// "lag": [{"consumer", "topic", "pending", "seconds"}, ...]}`.
@@ -62,14 +64,8 @@ pub fn scrape() -> Statement {
          'lag', COALESCE((SELECT jsonb_agg(jsonb_build_object('consumer', c->>0, 'topic', c->>1, \
          'pending', l.pending, 'seconds', \
          COALESCE(greatest(extract(epoch FROM clock_timestamp() - l.oldest)::double precision, 0), 0))) \
-         FROM jsonb_array_elements({pairs}) AS c CROSS JOIN LATERAL \
-         (SELECT count(*) FILTER (WHERE NOT x.done) AS pending, \
-         min(x.published_at) FILTER (WHERE NOT x.done) AS oldest FROM \
-         (SELECT o.published_at, EXISTS (SELECT 1 FROM processed_events p \
-         WHERE p.consumer = c->>0 AND p.event_id = (o.payload->>'event_id')::uuid) AS done \
-         FROM outbox o WHERE o.topic = c->>1 AND o.published_at IS NOT NULL \
-         AND o.published_at > greatest(now() - make_interval(secs => {window}), \
-         (SELECT min(first_at) FROM metric_consumed WHERE consumer = c->>0)) OFFSET 0) x) l), \
+         FROM jsonb_array_elements({pairs}) AS c \
+         CROSS JOIN LATERAL metric_consumer_lag(c->>0, c->>1, {window}) l), \
          '[]'::jsonb))::text"
     );
     b.finish(sql)
@@ -353,12 +349,12 @@ pub fn render(s: &Scrape) -> String {
     let mut lag = Family::new(
         CONSUMER_LAG,
         "gauge",
-        "Age in seconds of the oldest event published to the consumer's topic (last hour) that the consumer has not recorded; 0 when it is up to date.",
+        "Age in seconds of the oldest event published to the consumer's topic (last 5 minutes) that the consumer has not recorded; 0 when it is up to date.",
     );
     let mut pending = Family::new(
         CONSUMER_PENDING,
         "gauge",
-        "Events published to the consumer's topic (last hour) that the consumer has not recorded.",
+        "Events published to the consumer's topic (last 5 minutes) that the consumer has not recorded.",
     );
     for l in &s.lag {
         let labels = vec![("consumer", l.consumer.clone()), ("topic", l.topic.clone())];
