@@ -32,7 +32,7 @@ SETTINGS = {
     "K8S_ETCD_PORT": os.environ.get("TODO_DEPLOY_K8S_ETCD_PORT", "32379"),
     "K8S_ETCD_PEER_PORT": os.environ.get("TODO_DEPLOY_K8S_ETCD_PEER_PORT", "32380"),
     "K8S_KCM_PORT": os.environ.get("TODO_DEPLOY_K8S_KCM_PORT", "30257"),
-    "K8S_OPERATOR_PROBE_PORT": os.environ.get("TODO_DEPLOY_K8S_OPERATOR_PROBE_PORT", "38081"),
+    "K8S_OPERATOR_PROBE_PORT": os.environ.get("TODO_DEPLOY_K8S_OPERATOR_PROBE_PORT", "30081"),
     "K8S_RUN": str(dc.CACHE / "run" / "k8s-deploy-tests"),
     "K8S_LOGS": str(dc.CACHE / "logs" / "k8s-deploy-tests"),
     # Only `default` is prepared by cluster.sh (SpinAppExecutor there): the namespace `todo`, its

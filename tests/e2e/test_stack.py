@@ -3,9 +3,15 @@ compiled e2e-probe component in the wasm host, and its record written through da
 PostgreSQL (state.postgresql). Also Dapr's reply contract: DROP goes to the dead-letter topic,
 RETRY is delivered again."""
 
+import re
+import subprocess
+from pathlib import Path
+
 import requests
 
-from support import wait_until
+from support import RUN, read_env, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
 
 APP = "e2e-probe"
 TOPIC = "e2e-probe"
@@ -59,3 +65,20 @@ def test_subscription_is_declarative_scoped_and_dead_lettered(stack):
     assert subs[0]["deadLetterTopic"] == DLQ
     assert subs[0]["type"].lower() == "declarative"
     assert {"pubsub", "statestore"} <= {c["name"] for c in meta["components"]}
+
+
+def test_every_fixed_port_of_the_stack_listens_outside_the_ephemeral_range():
+    """A port in the kernel's ephemeral range can be held by any process's outbound connection at
+    the moment a part starts ("bind: address already in use"; CI once lost the Scheduler's 59090
+    that way). So every port the stack is configured with (stack.env, apps.tsv) listens below it."""
+    low, _high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    values = " ".join(read_env(RUN / "stack.env").values())
+    configured = {int(p) for p in re.findall(r"(?::|port=|^|\s)(\d{2,5})(?=/|\s|$)", values)}
+    for line in (ROOT / "tools" / "devstack" / "apps.tsv").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            configured |= {int(f) for f in line.split()[1:4]}
+    listening = {int(l.split()[3].rsplit(":", 1)[1]) for l in subprocess.run(
+        ["ss", "-ltnH"], capture_output=True, text=True, check=True).stdout.splitlines()}
+    assert len(configured) >= 20, f"stack.env and apps.tsv name too few ports to be the real list: {sorted(configured)}"
+    assert configured <= listening, f"configured but not listening: {sorted(configured - listening)}"
+    assert all(p < low for p in configured), f"in the ephemeral range (from {low}): {sorted(p for p in configured if p >= low)}"

@@ -134,13 +134,13 @@ def wait_quiet(prom: str, timeout: float = 180) -> dict[str, float]:
                 f"writing (another test run, a benchmark), so exact counts cannot be checked", pytrace=False)
 
 
-def test_prometheus_scrapes_every_sidecar_the_scheduler_and_the_metrics(prometheus, new_user):
+def test_prometheus_scrapes_every_sidecar_the_scheduler_and_the_metrics(prometheus, stack_env, new_user):
     def targets():
         active = requests.get(f"{prometheus}/api/v1/targets", params={"state": "active"}, timeout=10).json()
         return active["data"]["activeTargets"]
 
     want = {("dapr-sidecars", f"http://127.0.0.1:{m}/metrics") for _, m in apps()}
-    want |= {("dapr-scheduler", "http://127.0.0.1:59090/metrics"), ("todo-metrics", "http://127.0.0.1:3000/metrics")}
+    want |= {("dapr-scheduler", stack_env["SCHEDULER_METRICS_URL"]), ("todo-metrics", f"{stack_env['HOST_URL']}/metrics")}
     up = wait_for(
         "every target up",
         lambda: (t := {(x["labels"]["job"], x["scrapeUrl"]) for x in targets() if x["health"] == "up"}) >= want and t,

@@ -127,14 +127,14 @@ def test_the_clusters_prometheusrule_is_generated_from_the_same_rules():
 
 
 def test_the_dev_prometheus_scrapes_every_sidecar_the_scheduler_and_the_metrics(promtool, tmp_path):
-    out = run(PROM_SH, "config", tmp_path, "3000", "59090")
+    out = run(PROM_SH, "config", tmp_path, "3000", "3552")
     assert out.returncode == 0, out.stderr
     cfg = yaml.safe_load((tmp_path / "prometheus.yml").read_text())
     jobs = {j["job_name"]: j for j in cfg["scrape_configs"]}
     assert set(jobs) == {"dapr-sidecars", "dapr-scheduler", "todo-metrics"}
     sidecars = {(sc["labels"]["app_id"], t) for sc in jobs["dapr-sidecars"]["static_configs"] for t in sc["targets"]}
     assert sidecars == {(a, f"127.0.0.1:{m}") for a, m in apps()}
-    assert jobs["dapr-scheduler"]["static_configs"][0]["targets"] == ["127.0.0.1:59090"]
+    assert jobs["dapr-scheduler"]["static_configs"][0]["targets"] == ["127.0.0.1:3552"]
     assert jobs["todo-metrics"]["static_configs"][0]["targets"] == ["127.0.0.1:3000"]
     assert jobs["todo-metrics"]["metrics_path"] == "/metrics"
     assert [Path(f) for f in cfg["rule_files"]] == [RULES / "recording.yml", RULES / "alerts.yml"]

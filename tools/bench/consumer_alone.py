@@ -8,7 +8,7 @@ N = its maxMessagesCount (events/s = requests/s x N; 0 = single deliveries).
 For each consumer (`--consumers`, default audit, recurring, notification, realtime) it starts
 `todo-host --from spin.toml --component-id <c>` on `--port` (default 3610) and one more daprd
 (app-id `bench-<c>`: no subscription is scoped to it, so it joins no consumer group and takes
-nothing from the stack's own consumers) on HTTP 3600 / gRPC 50100 / metrics 9190, with the stack's
+nothing from the stack's own consumers) on HTTP 3600 / gRPC 3620 / metrics 9190, with the stack's
 resources path, tokens and TODO_PG_URL (tools/devstack/dev.sh spawn_sidecar's flags), and points
 the component's `<c>_dapr_url` at it. Then wrk POSTs `application/cloudevents+json` deliveries
 with `dapr-api-token`, every request a new event id (a wrk Lua script), `--seconds` (default 10)
@@ -201,7 +201,7 @@ def recorded(db, consumer: str, user_prefix: str, since_id: int) -> int:
 
 
 def bench_one(consumer: str, args, secrets: dict, stack_env: dict, db, tmp: Path) -> list[dict]:
-    sched = stack_env.get("SCHEDULER", "127.0.0.1:50006")
+    sched = stack_env.get("SCHEDULER", "127.0.0.1:3550")
     pg_url = (f"host=127.0.0.1 port=5432 user=todo password={secrets['PG_PASSWORD']} dbname=todo sslmode=disable")
     var = next(a[4] for a in apps() if a[0] == consumer)
     dlog, hlog = tmp / f"daprd-bench-{consumer}.log", tmp / f"host-{consumer}.log"
@@ -210,7 +210,7 @@ def bench_one(consumer: str, args, secrets: dict, stack_env: dict, db, tmp: Path
     try:
         daprd = subprocess.Popen(
             [str(DAPRD), "--app-id", f"bench-{consumer}", "--app-port", str(args.port), "--app-protocol", "http",
-             "--dapr-listen-addresses", "127.0.0.1", "--dapr-http-port", "3600", "--dapr-grpc-port", "50100",
+             "--dapr-listen-addresses", "127.0.0.1", "--dapr-http-port", "3600", "--dapr-grpc-port", "3620",
              "--metrics-listen-address", "127.0.0.1", "--metrics-port", "9190", "--enable-metrics=true",
              "--resources-path", str(ROOT / "contracts/dapr-components/selfhosted"),
              "--scheduler-host-address", sched, "--placement-host-address", "", "--log-level", "warn"],

@@ -33,7 +33,10 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
 
 HOST_PORT="${TODO_HOST_PORT:-3000}"
 PG_PORT="${TODO_PG_PORT:-5432}"
-SCHED_PORT=50006 SCHED_HEALTH_PORT=58080 SCHED_METRICS_PORT=59090
+# Every fixed port is below 32768, outside Linux's ephemeral range (32768-60999): a port in that
+# range can be held, at the moment a part starts, by any process's outbound connection (CI once
+# failed with the Scheduler's 59090: "bind: address already in use"). docs/devstack.md "Ports".
+SCHED_PORT=3550 SCHED_HEALTH_PORT=3551 SCHED_METRICS_PORT=3552
 SMTP_PORT="${TODO_SMTP_PORT:-2525}"          # the mail sink (contracts/dapr-components/selfhosted/smtp.yaml)
 PUSHPIN_PORT="${TODO_PUSHPIN_PORT:-7999}"    # browsers: the app through Pushpin (realtime streams)
 PUSHPIN_PUBLISH_PORT=5561                    # Pushpin's HTTP publish API (port_offset 0)
@@ -251,6 +254,8 @@ write_stack_env() {
         echo "KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT"
         echo "PG_DSN=host=127.0.0.1 port=$PG_PORT user=todo dbname=todo"
         echo "SCHEDULER=127.0.0.1:$SCHED_PORT"
+        echo "SCHEDULER_HEALTHZ_URL=http://127.0.0.1:$SCHED_HEALTH_PORT/healthz"
+        echo "SCHEDULER_METRICS_URL=http://127.0.0.1:$SCHED_METRICS_PORT/metrics"
         echo "PUSHPIN_URL=http://127.0.0.1:$PUSHPIN_PORT"
         echo "PUSHPIN_PUBLISH_URL=http://127.0.0.1:$PUSHPIN_PUBLISH_PORT"
         echo "MAIL_DIR=$RUN/mail"

@@ -364,9 +364,9 @@ def check_database(r: Report, env: dict, secrets: dict, app_list: list[dict]) ->
 
 
 def check_services(r: Report, env: dict) -> None:
-    sched = env.get("SCHEDULER", "127.0.0.1:50006")
+    sched = env.get("SCHEDULER", "127.0.0.1:3550")
     try:
-        ok = requests.get("http://127.0.0.1:58080/healthz", timeout=TIMEOUT).status_code == 200
+        ok = requests.get(env.get("SCHEDULER_HEALTHZ_URL", "http://127.0.0.1:3551/healthz"), timeout=TIMEOUT).status_code == 200
     except requests.RequestException:
         ok = False
     if ok and port_open(int(sched.rsplit(":", 1)[1])):
