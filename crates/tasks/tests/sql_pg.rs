@@ -1431,8 +1431,10 @@ fn a_scrape_reads_only_what_was_published_since_the_consumers_checkpoint() {
     let config: Vec<String> = db
         .client
         .query_one(
-            "SELECT proconfig FROM pg_proc WHERE proname = 'metric_consumer_lag'",
-            &[],
+            // This test's schema only: the dev stack's `public` has the function too.
+            "SELECT proconfig FROM pg_proc \
+             WHERE proname = 'metric_consumer_lag' AND pronamespace = $1::text::regnamespace",
+            &[&db.schema],
         )
         .unwrap()
         .get(0);
