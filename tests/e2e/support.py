@@ -19,6 +19,22 @@ import requests
 
 CACHE = Path(os.environ.get("TODO_EVENTS_CACHE", Path.home() / ".cache" / "todo-events"))
 RUN = Path(os.environ.get("TODO_EVENTS_RUN", CACHE / "run"))
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def sidecar_ports(app_id: str | None = None):
+    """(HTTP, gRPC, metrics) port of each app-id's sidecar, from tools/devstack/apps.tsv: a dict of
+    them all, or one app-id's (failing the test when it is not there)."""
+    ports = {}
+    for line in (ROOT / "tools" / "devstack" / "apps.tsv").read_text().splitlines():
+        f = line.split()
+        if f and not line.startswith("#"):
+            ports[f[0]] = (int(f[1]), int(f[2]), int(f[3]))
+    if app_id is None:
+        return ports
+    if app_id not in ports:
+        pytest.fail(f"{app_id} is not in tools/devstack/apps.tsv", pytrace=False)
+    return ports[app_id]
 
 
 def read_env(path: Path) -> dict[str, str]:

@@ -13,14 +13,11 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 import requests
 
-from support import one
-
-ROOT = Path(__file__).resolve().parents[2]
+from support import one, sidecar_ports
 
 
 def now_iso() -> str:
@@ -28,11 +25,7 @@ def now_iso() -> str:
 
 
 def metrics_port(app_id: str) -> int:
-    for line in (ROOT / "tools" / "devstack" / "apps.tsv").read_text().splitlines():
-        f = line.split("\t")
-        if len(f) >= 4 and f[0] == app_id:
-            return int(f[3])
-    raise AssertionError(f"{app_id} is not in apps.tsv")
+    return sidecar_ports(app_id)[2]
 
 
 def bulk_counters(app_id: str, topic: str) -> tuple[float, float]:

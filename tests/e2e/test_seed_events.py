@@ -25,27 +25,16 @@ import json
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
 from clients import Api
-from support import RUN, wait_until
+from support import ROOT, RUN, sidecar_ports, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "event_contracts"))
 import seed_doc  # noqa: E402
 
 EXAMPLES = ROOT / "contracts" / "events" / "examples" / "task-events"
-
-
-def apps_ports(app_id: str) -> tuple[int, int]:
-    """(HTTP, gRPC) port of `app_id`'s sidecar, from tools/devstack/apps.tsv."""
-    for line in (ROOT / "tools" / "devstack" / "apps.tsv").read_text().splitlines():
-        fields = line.split()
-        if fields and not line.startswith("#") and fields[0] == app_id:
-            return int(fields[1]), int(fields[2])
-    pytest.fail(f"{app_id} is not in tools/devstack/apps.tsv", pytrace=False)
 
 
 @pytest.fixture
@@ -55,7 +44,7 @@ def publish_task_event(stack, monkeypatch):
     The SDK reads its settings from the environment whenever it uses them (`dapr.conf.settings`):
     `DAPR_GRPC_ENDPOINT` is where it publishes, `DAPR_HTTP_ENDPOINT` where `DaprClient()` first
     waits for the sidecar's health, and `DAPR_API_TOKEN` goes on every call as `dapr-api-token`."""
-    http_port, grpc_port = apps_ports("task-api")
+    http_port, grpc_port, _metrics = sidecar_ports("task-api")
     assert stack.sidecar("task-api").endswith(f":{http_port}"), (stack.sidecar("task-api"), http_port)
     monkeypatch.setenv("DAPR_GRPC_ENDPOINT", f"127.0.0.1:{grpc_port}")
     monkeypatch.setenv("DAPR_HTTP_ENDPOINT", stack.sidecar("task-api"))

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import requests
 
-from support import RUN, read_env, wait_until
-
-ROOT = Path(__file__).resolve().parents[2]
+from support import RUN, read_env, sidecar_ports, wait_until
 
 APP = "e2e-probe"
 TOPIC = "e2e-probe"
@@ -74,9 +72,7 @@ def test_every_fixed_port_of_the_stack_listens_outside_the_ephemeral_range():
     low, _high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
     values = " ".join(read_env(RUN / "stack.env").values())
     configured = {int(p) for p in re.findall(r"(?::|port=|^|\s)(\d{2,5})(?=/|\s|$)", values)}
-    for line in (ROOT / "tools" / "devstack" / "apps.tsv").read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            configured |= {int(f) for f in line.split()[1:4]}
+    configured |= {p for ports in sidecar_ports().values() for p in ports}
     listening = {int(l.split()[3].rsplit(":", 1)[1]) for l in subprocess.run(
         ["ss", "-ltnH"], capture_output=True, text=True, check=True).stdout.splitlines()}
     assert len(configured) >= 20, f"stack.env and apps.tsv name too few ports to be the real list: {sorted(configured)}"

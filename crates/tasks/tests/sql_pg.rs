@@ -1346,11 +1346,13 @@ fn buffers_touched(db: &mut Db, sql: &str) -> (u64, String) {
         .iter()
         .map(|r| r.get::<_, String>(0))
         .collect();
+    // The first such line is the top node's (planning's own comes after the plan). A missing one
+    // fails here rather than reading as zero buffers.
     let line = plan
         .iter()
         .find(|l| l.trim_start().starts_with("Buffers: shared"))
-        .cloned()
-        .unwrap_or_default();
+        .unwrap_or_else(|| panic!("no Buffers line in the plan:\n{}", plan.join("\n")))
+        .clone();
     let count = |key: &str| -> u64 {
         line.split_whitespace()
             .find_map(|w| w.strip_prefix(key))
