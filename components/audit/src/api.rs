@@ -7,12 +7,38 @@
 //! one user's cursor is refused for another.
 
 use serde_json::Value;
-use spin_sdk::http::Response;
+use spin_sdk::http::{Request, Response};
 use todo_auth::{self as jwt, Claims};
 use todo_problem::Problem;
-use todo_sidecar::SidecarError;
-use todo_tasks::sql::decode::{self, RowError};
-use todo_tasks::AuditQuery;
+use todo_sidecar::vars;
+use todo_sql::{Database, DbError, RowError};
+
+use crate::log;
+use crate::query::AuditQuery;
+
+/// `GET /api/audit`: one page of the caller's audit log.
+pub async fn audit_log(req: &Request) -> Response {
+    let secret = match vars::get("jwt_secret") {
+        Ok(secret) => secret,
+        Err(e) => {
+            eprintln!("audit: {e}");
+            return todo_http::problem(&Problem::internal("authentication is not configured"));
+        }
+    };
+    let secret = secret.as_bytes();
+    let authorization = todo_http::header(req, "authorization");
+    let q = match authorize(authorization, secret, todo_http::now_unix())
+        .and_then(|claims| parse_query(req.query(), &claims.sub, secret))
+    {
+        Ok(q) => q,
+        Err(response) => return response,
+    };
+    let rows = match Database::from_vars() {
+        Ok(db) => db.rows(&log::list(&q)).await,
+        Err(e) => Err(e),
+    };
+    page(rows, &q, secret)
+}
 
 /// The caller's verified claims, or the 401 to answer.
 pub fn authorize(authorization: Option<&str>, secret: &[u8], now: i64) -> Result<Claims, Response> {
@@ -26,11 +52,7 @@ pub fn parse_query(query: &str, user: &str, secret: &[u8]) -> Result<AuditQuery,
 
 /// The response for the rows of `list_audit(q)`: 200 `{"items": [...], "next_cursor": ...}`;
 /// 503 when the sidecar or database is unavailable, 500 for any other failure.
-pub fn page(
-    rows: Result<Vec<Vec<Value>>, SidecarError>,
-    q: &AuditQuery,
-    secret: &[u8],
-) -> Response {
+pub fn page(rows: Result<Vec<Vec<Value>>, DbError>, q: &AuditQuery, secret: &[u8]) -> Response {
     let rows = match rows {
         Ok(rows) => rows,
         Err(e) => {
@@ -42,7 +64,7 @@ pub fn page(
             });
         }
     };
-    let body = decode::audit_page(&rows, q, secret)
+    let body = log::page(&rows, q, secret)
         .map_err(|e: RowError| e.to_string())
         .and_then(|page| serde_json::to_vec(&page).map_err(|e| e.to_string()));
     match body {
@@ -67,7 +89,7 @@ mod tests {
         serde_json::from_slice(r.body()).expect("JSON body")
     }
     use serde_json::json;
-    use todo_tasks::sql;
+    use todo_sidecar::SidecarError;
 
     const SECRET: &[u8] = b"test-secret-of-at-least-32-bytes!!";
     const NOW: i64 = 1_780_000_000;
@@ -89,7 +111,7 @@ mod tests {
         })
     }
 
-    fn rows_of(items: Vec<Value>) -> Result<Vec<Vec<Value>>, SidecarError> {
+    fn rows_of(items: Vec<Value>) -> Result<Vec<Vec<Value>>, DbError> {
         Ok(vec![vec![json!(json!({ "items": items }).to_string())]])
     }
 
@@ -127,7 +149,7 @@ mod tests {
     #[test]
     fn the_user_filter_comes_from_the_token_not_the_query() {
         let q = parse_query("", "alice", SECRET).unwrap();
-        let st = sql::list_audit(&q);
+        let st = log::list(&q);
         assert_eq!(st.params[0], json!("alice"));
         assert!(st.sql.contains("a.user_id = $1::text"), "{}", st.sql);
         let r = parse_query("user_id=bob", "alice", SECRET).unwrap_err();
@@ -202,7 +224,11 @@ mod tests {
     #[test]
     fn failures_are_problems_not_empty_pages() {
         let q = parse_query("", "alice", SECRET).unwrap();
-        let down = page(Err(SidecarError::Unavailable("refused".into())), &q, SECRET);
+        let down = page(
+            Err(SidecarError::Unavailable("refused".into()).into()),
+            &q,
+            SECRET,
+        );
         assert_eq!(*down.status(), 503);
         assert_eq!(
             header(&down, "content-type"),
@@ -213,7 +239,7 @@ mod tests {
             status: 403,
             body: String::new(),
         };
-        assert_eq!(*page(Err(refused), &q, SECRET).status(), 500);
+        assert_eq!(*page(Err(refused.into()), &q, SECRET).status(), 500);
         // Zero rows: the statement failed in the database.
         assert_eq!(*page(Ok(vec![]), &q, SECRET).status(), 500);
         assert_eq!(*page(Ok(vec![vec![json!(1)]]), &q, SECRET).status(), 500);

@@ -14,9 +14,9 @@ use todo_sidecar::{auth, vars, Sidecar, SidecarError};
 
 const STORE: &str = "statestore";
 
-// Exported only in the wasm build: natively the crate links as an ordinary library for tests.
-#[cfg_attr(target_arch = "wasm32", spin_sdk::http_component)]
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+todo_http::export!(handle);
+
+/// The routes.
 async fn handle(req: Request) -> Response {
     let expected = vars::get("app_api_token").unwrap_or_default();
     if !auth::token_matches(

@@ -9,23 +9,21 @@
 
 use spin_sdk::http::{Method, Request, Response};
 use todo_metrics::expose;
-use todo_sidecar::Sidecar;
+use todo_sql::Database;
 
-/// The PostgreSQL binding holding the counters.
-const DB: &str = "tododb";
 /// The exposition format Prometheus expects.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-// Exported only in the wasm build: natively the crate links as an ordinary library for tests.
-#[cfg_attr(target_arch = "wasm32", spin_sdk::http_component)]
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+todo_http::export!(handle);
+
+/// The routes.
 async fn handle(req: Request) -> Response {
     match (req.method(), req.path()) {
         (Method::Get, "/metrics") => match read().await {
             Ok(text) => text_response(200, text),
             Err(e) => {
-                eprintln!("metrics: {e}");
-                text_response(503, format!("metrics unavailable: {e}\n"))
+                eprintln!("metrics: {e:#}");
+                text_response(503, format!("metrics unavailable: {e:#}\n"))
             }
         },
         (_, "/metrics") => Response::builder()
@@ -48,13 +46,7 @@ fn text_response(status: u16, body: String) -> Response {
 }
 
 /// The exposition, from one statement.
-async fn read() -> Result<String, String> {
-    let sidecar = Sidecar::from_vars().map_err(|e| e.to_string())?;
-    let st = expose::scrape();
-    let rows = sidecar
-        .query(DB, &st.sql, &st.params)
-        .await
-        .map_err(|e| e.to_string())?;
-    let scrape = expose::decode(&rows).map_err(|e| e.to_string())?;
-    Ok(expose::render(&scrape))
+async fn read() -> anyhow::Result<String> {
+    let rows = Database::from_vars()?.rows(&expose::scrape()).await?;
+    Ok(expose::render(&expose::decode(&rows)?))
 }

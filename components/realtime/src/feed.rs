@@ -1,13 +1,16 @@
 //! Each user's feed: the ordered record of their task updates (`realtime_feed`,
-//! migrations/V6__realtime.sql). A delivery appends once (per `event_id`, with the consumer's
-//! idempotency record, in one statement) and takes the user's next sequence number; streams
-//! replay it after the last sequence a browser or Pushpin saw.
+//! migrations/V6__realtime.sql). A delivery appends each update once (per `event_id`, with the
+//! consumer's inbox rows, in one statement, [`append`]), taking its user's next sequence number,
+//! and is then published to Pushpin ([`publish_bodies`]); streams replay the feed after the last
+//! sequence a browser or Pushpin saw ([`replay`]).
 
 use serde::Deserialize;
 use serde_json::Value;
+use todo_consumer::{delivery_row, processed_batch_cte, Delivery};
 use todo_events::uuid::Uuid;
-use todo_metrics::{delivery_row, processed_batch_cte, processed_cte, Delivery};
-use todo_sql::{field, shape, single, Binder, RowError, Statement};
+use todo_sql::{field, single, Binder, RowError, Statement};
+
+use crate::grip;
 
 /// The consumer name in `processed_events` (the app-id).
 pub const CONSUMER: &str = "realtime";
@@ -16,34 +19,7 @@ pub const RETENTION_HOURS: u32 = 24;
 /// Most updates one replay sends; a browser further behind is told to reload.
 pub const REPLAY_MAX: u32 = 500;
 
-/// Appends `payload` (update `event_id` of `user`) to the user's feed at the next sequence,
-/// once; a redelivery finds the sequence it got the first time. Also drops the user's updates
-/// older than [`RETENTION_HOURS`]. The idempotency row carries `delivery`'s metrics columns
-/// (todo-metrics). Row: `{"seq": <n or null>, "fresh": <appended now>}`.
-pub fn append(user: &str, event_id: Uuid, payload: &Value, delivery: &Delivery) -> Statement {
-    let mut b = Binder::default();
-    let c = b.str(CONSUMER);
-    let e = b.cast(Some(event_id.to_string()), "uuid");
-    let u = b.str(user);
-    let p = b.jsonb(payload);
-    let hours = b.cast(Some(RETENTION_HOURS.to_string()), "integer");
-    let pe = processed_cte(&mut b, &c, &e, delivery);
-    let sql = format!(
-        "WITH {pe}, \
-         n AS (INSERT INTO realtime_users (user_id, last_seq) SELECT {u}, 1 FROM pe \
-         ON CONFLICT (user_id) DO UPDATE SET last_seq = realtime_users.last_seq + 1 \
-         RETURNING last_seq), \
-         f AS (INSERT INTO realtime_feed (user_id, seq, event_id, payload) \
-         SELECT {u}, n.last_seq, {e}, {p} FROM n RETURNING seq), \
-         d AS (DELETE FROM realtime_feed WHERE user_id = {u} \
-         AND created_at < now() - make_interval(hours => {hours}) AND EXISTS (SELECT 1 FROM f)) \
-         SELECT jsonb_build_object('fresh', EXISTS (SELECT 1 FROM f), 'seq', COALESCE(\
-         (SELECT seq FROM f), (SELECT seq FROM realtime_feed WHERE event_id = {e})))::text"
-    );
-    b.finish(sql)
-}
-
-/// One update of a bulk delivery for [`append_batch`].
+/// One update of a delivery for [`append`].
 #[derive(Debug, Clone)]
 pub struct Pending<'a> {
     /// The update's user.
@@ -56,12 +32,13 @@ pub struct Pending<'a> {
     pub delivery: &'a Delivery,
 }
 
-/// [`append`] for every update of a bulk delivery, in one statement: each update new to this
-/// consumer takes its user's next sequence in `updates`' order (a user's several updates get
-/// consecutive numbers, one counter update per user, users locked in id order); a redelivered
-/// one (or one twice in `updates`) finds the sequence it got. All or nothing.
-/// Row: `{"seqs": [<seq or null per update, in order>]}`.
-pub fn append_batch(updates: &[Pending<'_>]) -> Statement {
+/// Appends every update of a delivery to its user's feed, once, in one statement with the
+/// consumer's inbox rows: each update new to this consumer takes its user's next sequence in
+/// `updates`' order (a user's several updates get consecutive numbers, one counter update per
+/// user, users locked in id order); a redelivered one (or one twice in `updates`) finds the
+/// sequence it got the first time. Also drops the users' updates older than
+/// [`RETENTION_HOURS`]. All or nothing. Row: [`Appended`].
+pub fn append(updates: &[Pending<'_>]) -> Statement {
     let mut b = Binder::default();
     let c = b.str(CONSUMER);
     let hours = b.cast(Some(RETENTION_HOURS.to_string()), "integer");
@@ -99,32 +76,52 @@ pub fn append_batch(updates: &[Pending<'_>]) -> Statement {
     b.finish(sql)
 }
 
-/// What [`append_batch`] did: each update's sequence, in order (`None`: a redelivery of an
-/// update the feed no longer keeps).
+/// What [`append`] did: each update's sequence, in order (`None`: a redelivery of an update the
+/// feed no longer keeps).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct AppendedBatch {
+pub struct Appended {
     /// Per update, in order.
     pub seqs: Vec<Option<i64>>,
 }
 
-/// The row of [`append_batch`].
-pub fn appended_batch(rows: &[Vec<Value>]) -> Result<AppendedBatch, RowError> {
-    serde_json::from_value(single(rows)?).map_err(|e| shape(e.to_string()))
+/// Most items in one publish to Pushpin (a delivery's updates go in a few requests).
+pub const PUBLISH_ITEMS_MAX: usize = 25;
+
+/// The sequences of [`append`] do not match the updates it was given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{seqs} sequences for {updates} updates")]
+pub struct Mismatch {
+    /// Sequences the statement answered.
+    pub seqs: usize,
+    /// Updates it was given.
+    pub updates: usize,
 }
 
-/// What [`append`] did.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Appended {
-    /// The update's sequence in the user's feed (`None`: a redelivery of an update the feed no
-    /// longer keeps).
-    pub seq: Option<i64>,
-    /// Appended by this call (false: a redelivery).
-    pub fresh: bool,
-}
-
-/// The row of [`append`].
-pub fn appended(rows: &[Vec<Value>]) -> Result<Appended, RowError> {
-    serde_json::from_value(single(rows)?).map_err(|e| shape(e.to_string()))
+/// The bodies of Pushpin's publish API for appended `updates` (`seqs`: what [`append`]
+/// answered, in the same order): each update on its user's channel with `id`/`prev-id` from its
+/// sequence, at most [`PUBLISH_ITEMS_MAX`] items per body; an update the feed no longer keeps
+/// (`None`) is not published. Published again after a redelivery: Pushpin drops an id it has.
+pub fn publish_bodies(
+    updates: &[Pending<'_>],
+    seqs: &[Option<i64>],
+) -> Result<Vec<Value>, Mismatch> {
+    if seqs.len() != updates.len() {
+        return Err(Mismatch {
+            seqs: seqs.len(),
+            updates: updates.len(),
+        });
+    }
+    let items: Vec<Value> = updates
+        .iter()
+        .zip(seqs)
+        .filter_map(|(u, seq)| {
+            seq.map(|s| grip::publish_item(&grip::channel(u.user), s, u.payload))
+        })
+        .collect();
+    Ok(items
+        .chunks(PUBLISH_ITEMS_MAX)
+        .map(|chunk| serde_json::json!({ "items": chunk }))
+        .collect())
 }
 
 /// The user's updates after sequence `after`, at most [`REPLAY_MAX`], with the feed's bounds
@@ -246,23 +243,90 @@ mod tests {
         );
     }
 
-    #[test]
-    fn statements_keep_to_the_user() {
-        let delivery = Delivery {
+    fn delivery() -> Delivery {
+        Delivery {
             topic: todo_events::Topic::TaskUpdates,
             event_type: "task.created".into(),
             schema_version: "1.0.0".into(),
             event_at: None,
             received_at: todo_events::chrono::Utc::now(),
-        };
-        let st = append("alice", Uuid::nil(), &json!({"a": 1}), &delivery);
-        assert!(st
-            .sql
-            .starts_with("WITH pe AS (INSERT INTO processed_events"));
+        }
+    }
+
+    #[test]
+    fn statements_keep_to_the_user() {
+        let d = delivery();
+        let payload = json!({"a": 1});
+        let st = append(&[Pending {
+            user: "alice",
+            event_id: Uuid::nil(),
+            payload: &payload,
+            delivery: &d,
+        }]);
+        assert!(
+            st.sql
+                .starts_with("WITH src AS (SELECT * FROM jsonb_to_recordset"),
+            "{}",
+            st.sql
+        );
+        assert!(
+            st.sql.contains("INSERT INTO processed_events"),
+            "{}",
+            st.sql
+        );
         assert_eq!(st.params[0], json!(CONSUMER));
-        assert_eq!(st.params[2], json!("alice"));
+        let rows: Value = serde_json::from_str(st.params[2].as_str().unwrap()).unwrap();
+        assert_eq!(rows[0]["user_id"], "alice");
+        assert_eq!(rows[0]["payload"], payload);
         let st = replay("alice", Some(3));
         assert_eq!(st.params[0], json!("alice"));
         assert_eq!(st.params[1], json!("3"));
+    }
+
+    #[test]
+    fn each_appended_update_is_published_on_its_users_channel_in_a_few_bodies() {
+        let d = delivery();
+        let payloads: Vec<Value> = (0..30).map(|i| json!({"n": i})).collect();
+        let users = ["alice", "bob"];
+        let pending: Vec<Pending<'_>> = payloads
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Pending {
+                user: users[i % 2],
+                event_id: Uuid::from_u128(i as u128),
+                payload: p,
+                delivery: &d,
+            })
+            .collect();
+        let mut seqs: Vec<Option<i64>> = (1..=30).map(Some).collect();
+        seqs[3] = None;
+        let bodies = publish_bodies(&pending, &seqs).unwrap();
+        assert_eq!(bodies.len(), 2, "29 items: 25 and 4");
+        assert_eq!(
+            bodies[0]["items"].as_array().unwrap().len(),
+            PUBLISH_ITEMS_MAX
+        );
+        assert_eq!(bodies[1]["items"].as_array().unwrap().len(), 4);
+        let first = &bodies[0]["items"][0];
+        assert_eq!(first["channel"], grip::channel("alice"));
+        assert_eq!(first["id"], "1");
+        let second = &bodies[0]["items"][1];
+        assert_eq!(second["channel"], grip::channel("bob"));
+        assert!(
+            bodies.iter().all(|b| b["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|i| i["id"] != "4")),
+            "an update the feed no longer keeps is not published"
+        );
+        assert_eq!(
+            publish_bodies(&pending, &seqs[..2]),
+            Err(Mismatch {
+                seqs: 2,
+                updates: 30
+            })
+        );
+        assert!(publish_bodies(&[], &[]).unwrap().is_empty());
     }
 }

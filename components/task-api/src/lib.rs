@@ -16,27 +16,27 @@ mod mcp;
 mod service;
 
 use serde_json::json;
-use service::{ApiError, Tasks, DB};
+use service::{ApiError, Tasks};
 use spin_sdk::http::{Method, Request, Response};
+use todo_events::uuid::Uuid;
 use todo_http::{json, no_content, problem, read_json_body};
 use todo_problem::Problem;
-use todo_sidecar::Sidecar;
-use todo_tasks::todo_events::uuid::Uuid;
+use todo_sql::Database;
 use todo_tasks::UpdateTask;
 
 /// Pre-initialisation (todo-host --preinit): the validators of every topic a write publishes to
 /// (producers validate each event), compiled once at build time instead of in every request.
 fn preinit() {
-    use todo_tasks::todo_events::{EventSchema, Topic};
+    use todo_events::{EventSchema, Topic};
     for topic in [Topic::TaskEvents, Topic::TaskUpdates, Topic::Reminders] {
         EventSchema::of(topic);
     }
 }
 todo_preinit::export!(preinit);
 
-// Exported only in the wasm build: natively the crate links as an ordinary library for tests.
-#[cfg_attr(target_arch = "wasm32", spin_sdk::http_component)]
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+todo_http::export!(handle);
+
+/// The routes.
 async fn handle(req: Request) -> Response {
     let path = req.path().trim_end_matches('/').to_string();
     if path == "/outbox-drain" {
@@ -46,12 +46,12 @@ async fn handle(req: Request) -> Response {
         Ok(signed_in) => signed_in,
         Err(resp) => return resp,
     };
-    let sidecar = match Sidecar::from_vars() {
-        Ok(s) => s,
+    let db = match Database::from_vars() {
+        Ok(db) => db,
         Err(e) => return problem(&ApiError::Internal(e.to_string()).problem()),
     };
     let tasks = Tasks {
-        sidecar: &sidecar,
+        db: &db,
         user: &claims.sub,
         email: claims.email.as_deref(),
         cursor_secret: secret.as_bytes(),
@@ -119,12 +119,12 @@ async fn outbox_timer(req: &Request) -> Response {
     if let Err(resp) = todo_http::from_sidecar(req) {
         return resp;
     }
-    let Ok(sidecar) = Sidecar::from_vars() else {
+    let Ok(db) = Database::from_vars() else {
         return problem(&Problem::internal("sidecar not configured"));
     };
     let mut total = 0;
     for _ in 0..10 {
-        let n = todo_outbox::drain_once(&sidecar, DB, "task-api").await;
+        let n = todo_outbox::drain_once(&db, "task-api").await;
         total += n;
         if n == 0 {
             break;

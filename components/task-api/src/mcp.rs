@@ -5,9 +5,9 @@
 use crate::service::{ApiError, Tasks};
 use serde_json::{json, Value};
 use spin_sdk::http::{Method, Request, Response};
+use todo_events::uuid::Uuid;
 use todo_http::json;
 use todo_problem::{Problem, ValidationErrors};
-use todo_tasks::todo_events::uuid::Uuid;
 use todo_tasks::UpdateTask;
 
 /// Protocol revisions this server speaks, newest first.

@@ -2,16 +2,14 @@
 //! writes the task and its outbox events in one SQL statement, then publishes what it can.
 
 use serde_json::{json, Value};
+use todo_events::{chrono::Utc, uuid::Uuid, EncodeError};
 use todo_outbox::{drain_once, publish_held};
 use todo_problem::{Problem, ValidationErrors};
-use todo_sidecar::{Sidecar, SidecarError};
-use todo_sql::{RowError, Statement};
+use todo_sidecar::SidecarError;
+use todo_sql::{Database, DbError, RowError, Statement};
 use todo_tasks::sql::{self, decode};
-use todo_tasks::todo_events::{chrono::Utc, uuid::Uuid, EncodeError};
 use todo_tasks::{events_for_change, validate_create, Change, ListQuery, Task, UpdateTask};
 
-/// The Dapr PostgreSQL binding holding tasks and the outbox.
-pub const DB: &str = "tododb";
 /// How many times a write is retried when the task changed between read and write.
 const WRITE_ATTEMPTS: usize = 3;
 
@@ -53,6 +51,16 @@ impl From<SidecarError> for ApiError {
     }
 }
 
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Sidecar(e) => e.into(),
+            DbError::Row(e) => e.into(),
+            DbError::Config(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
 impl From<RowError> for ApiError {
     fn from(e: RowError) -> Self {
         // No row: the statement failed inside the database (the binding reports that as `[]`).
@@ -72,8 +80,8 @@ fn not_found() -> ApiError {
 
 /// The signed-in user's view of the task service.
 pub struct Tasks<'a> {
-    /// The component's sidecar.
-    pub sidecar: &'a Sidecar,
+    /// The database, through the component's sidecar.
+    pub db: &'a Database,
     /// The JWT `sub`.
     pub user: &'a str,
     /// The JWT `email`, if any: where the user's email reminders go.
@@ -84,7 +92,7 @@ pub struct Tasks<'a> {
 
 impl Tasks<'_> {
     async fn run(&self, st: &Statement) -> Result<Vec<Vec<Value>>, ApiError> {
-        Ok(self.sidecar.query(DB, &st.sql, &st.params).await?)
+        Ok(self.db.rows(st).await?)
     }
 
     /// Creates a task from a JSON body (REST) or tool arguments (MCP).
@@ -97,7 +105,7 @@ impl Tasks<'_> {
             stored.ok_or_else(|| ApiError::Internal("new task id already taken".into()))?;
         // The new task's events are this request's to publish: no claim statement.
         let held = todo_outbox::held_rows(&ids, &outbox)?;
-        if let Err(e) = publish_held(self.sidecar, DB, &held).await {
+        if let Err(e) = publish_held(self.db, &held).await {
             eprintln!(
                 "task-api: publishing task {}'s events: {e}; the outbox timer publishes them",
                 stored.id
@@ -144,7 +152,7 @@ impl Tasks<'_> {
             let outbox = events_for_change(Change::Updated, Some(&current), &next)?;
             if let Some(stored) = decode::task(&self.run(&sql::update_task(&next, &outbox)).await?)?
             {
-                drain_once(self.sidecar, DB, "task-api").await;
+                drain_once(self.db, "task-api").await;
                 return Ok(stored);
             }
         }
@@ -160,7 +168,7 @@ impl Tasks<'_> {
             let outbox = events_for_change(Change::Deleted, Some(&current), &current)?;
             let st = sql::delete_task(self.user, id, current.version, &outbox);
             if decode::task(&self.run(&st).await?)?.is_some() {
-                drain_once(self.sidecar, DB, "task-api").await;
+                drain_once(self.db, "task-api").await;
                 return Ok(());
             }
         }

@@ -24,8 +24,11 @@ connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 pub struct Asset {
     /// The request path it is served at.
     pub path: &'static str,
+    /// Its media type.
     pub content_type: &'static str,
+    /// Its `Cache-Control` (the page revalidates, hashed assets are immutable).
     pub cache_control: &'static str,
+    /// Its bytes.
     pub body: &'static [u8],
     /// FNV-1a of `body`, computed at build time.
     pub hash: u64,
@@ -74,6 +77,7 @@ pub const fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 impl Asset {
+    /// Its strong `ETag`: the hash of its bytes.
     pub fn etag(&self) -> String {
         format!("\"{:016x}\"", self.hash)
     }
@@ -84,10 +88,10 @@ pub fn find(path: &str) -> Option<&'static Asset> {
     ASSETS.iter().find(|a| a.path == path)
 }
 
-// Exported only in the wasm build: natively the crate links as an ordinary library for tests.
-#[cfg_attr(target_arch = "wasm32", spin_sdk::http_component)]
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-fn handle(req: Request) -> Response {
+todo_http::export!(handle);
+
+/// The board's files, by path.
+async fn handle(req: Request) -> Response {
     let if_none_match = req.header("if-none-match").and_then(|v| v.as_str());
     respond(req.method(), req.path(), if_none_match)
 }

@@ -1,10 +1,13 @@
-//! Opaque, tamper-evident keyset cursors.
+//! Paged lists: the query string's parameters ([`Params`]) and opaque, tamper-evident keyset
+//! cursors.
 //!
 //! A cursor is `base64url(JSON [sort_key, id]) "." base64url(HMAC-SHA256(secret, context, payload)[..16])`.
 //! The context binds it to the user, the list and its filters and sort, so a cursor that was
 //! edited, or replayed with other filters or by another user, is refused (400).
 
-#![warn(missing_docs)]
+pub mod query;
+
+pub use query::Params;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

@@ -22,9 +22,6 @@
 //! The Rust types, the WIT records in `wit/events.wit` and the JSON Schemas are kept in step by
 //! the `agreement` test.
 
-#![warn(missing_docs)]
-
-pub mod bulk;
 mod consumer;
 mod envelope;
 mod event;
@@ -43,8 +40,8 @@ pub use consumer::{decode, decode_value, handle, peek, Decision, DecodeError, De
 pub use envelope::CloudEventInfo;
 pub use event::{Event, Topic};
 pub use producer::{
-    encode, format_timestamp, new_event_id, parse_timestamp, publish_path, timestamp_now, to_value,
-    EncodeError,
+    encode, format_timestamp, new_event_id, parse_instant, parse_timestamp, publish_path,
+    timestamp_now, to_value, truncate_ms, EncodeError, MAX_YEAR, MIN_YEAR,
 };
 pub use reminder_event::ReminderEvent;
 pub use schema::{validate, EventSchema, SchemaError, ValidationError, Violation};

@@ -1,6 +1,6 @@
 //! The producer path: stamp, validate and serialise an event.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, TimeZone, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -31,6 +31,31 @@ pub fn timestamp_now() -> String {
 /// `t` as an RFC 3339 UTC instant with milliseconds (truncated), e.g. `2026-05-01T08:00:00.120Z`.
 pub fn format_timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Earliest year of an instant a user gives (a due date, a reminder, a list filter).
+pub const MIN_YEAR: i32 = 1970;
+/// Latest year of an instant a user gives.
+pub const MAX_YEAR: i32 = 9999;
+
+/// `t` truncated to whole milliseconds (the precision events and the database keep).
+pub fn truncate_ms(t: DateTime<Utc>) -> DateTime<Utc> {
+    let ms = t.timestamp_millis();
+    Utc.timestamp_millis_opt(ms).single().unwrap_or(t)
+}
+
+/// Parses an instant a user gives: RFC 3339 with any offset, answered in UTC truncated to
+/// milliseconds; years outside [`MIN_YEAR`]..=[`MAX_YEAR`] are refused. The error says what is
+/// expected, for a 400 naming the field.
+pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
+    let t = DateTime::parse_from_rfc3339(text.trim()).map_err(|e| {
+        format!("must be an RFC 3339 date-time with offset, e.g. 2026-05-01T09:00:00Z ({e})")
+    })?;
+    let t = t.with_timezone(&Utc);
+    if !(MIN_YEAR..=MAX_YEAR).contains(&t.year()) {
+        return Err(format!("must be between {MIN_YEAR} and {MAX_YEAR}"));
+    }
+    Ok(truncate_ms(t))
 }
 
 /// Parses an RFC 3339 timestamp such as an event's `due_date` or `remind_at`, as UTC.
@@ -76,6 +101,15 @@ pub fn publish_path<E: Event>(pubsub: &str, event: &E) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_instants_are_utc_millis_within_the_years() {
+        let t = parse_instant("2026-03-29T03:30:00.123456+02:00").unwrap();
+        assert_eq!(format_timestamp(t), "2026-03-29T01:30:00.123Z");
+        assert!(parse_instant("2026-03-29T03:30:00").is_err());
+        assert!(parse_instant("1969-12-31T23:59:59Z").is_err());
+        assert!(parse_instant("tomorrow").is_err());
+    }
     use crate::fixtures::{reminder, task_data, TASK_ID};
     use crate::{
         Channel, DueReminder, ReminderEvent, ReminderEventType, ReminderState, TaskEvent,

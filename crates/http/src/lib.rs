@@ -1,16 +1,32 @@
 //! The HTTP edge every Spin component of the project shares: JSON bodies and RFC 9457 problems
 //! (never cached: every answer is per user), body limits and media types, the user's bearer
-//! token, the sidecar's `dapr-api-token`, and the replies Dapr expects from a subscriber.
-
-#![warn(missing_docs)]
+//! token and the sidecar's `dapr-api-token` (a subscriber's replies to Dapr are `todo-consumer`'s).
 
 use serde::Serialize;
 use spin_sdk::http::{Request, Response};
 use todo_auth::{AuthError, Claims};
-use todo_events::Decision;
 use todo_problem::PROBLEM_CONTENT_TYPE;
 pub use todo_problem::{Problem, ValidationErrors};
 use todo_sidecar::{auth, vars};
+
+/// Exports `$handler` (an `async fn(Request) -> Response` of the calling crate) as the
+/// component's `wasi:http/incoming-handler` in the wasm build; natively the crate is an ordinary
+/// library for its tests and nothing is exported. spin-sdk's `http_component` writes the
+/// component ABI glue, which is `unsafe`: it is the only `unsafe` code a component has, allowed
+/// in this module alone (the workspace denies `unsafe_code`).
+#[macro_export]
+macro_rules! export {
+    ($handler:ident) => {
+        #[allow(unsafe_code)]
+        mod __todo_http_export {
+            #[cfg_attr(target_arch = "wasm32", spin_sdk::http_component)]
+            #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+            async fn handle(req: spin_sdk::http::Request) -> spin_sdk::http::Response {
+                super::$handler(req).await
+            }
+        }
+    };
+}
 
 /// Largest request body a service accepts (413 above it).
 pub const BODY_MAX_BYTES: usize = 64 * 1024;
@@ -73,43 +89,6 @@ pub fn method_not_allowed(allow: &str) -> Response {
 pub fn with_header(mut resp: Response, name: &str, value: &str) -> Response {
     resp.set_header(name, value);
     resp
-}
-
-/// The answer to a Dapr delivery: 200 with exactly `{"status":"SUCCESS|RETRY|DROP"}`.
-pub fn dapr(decision: Decision) -> Response {
-    json_bytes(200, decision.dapr_reply_body())
-}
-
-/// The answer to a Dapr bulk delivery: 200 with `{"statuses":[{"entryId","status"}, ...]}`.
-pub fn dapr_bulk(statuses: &todo_events::bulk::Statuses) -> Response {
-    json_bytes(200, statuses.reply_body())
-}
-
-/// The answer to a Dapr delivery `body`, one event or a bulk envelope of them
-/// ([`todo_events::bulk`]): `on_event` decides each event in delivery order, in this one
-/// request; once one is RETRY the later ones are not processed and answered RETRY, so a task's
-/// events keep their order.
-pub async fn deliveries<F, Fut>(body: &[u8], mut on_event: F) -> Response
-where
-    F: FnMut(Vec<u8>) -> Fut,
-    Fut: std::future::Future<Output = Decision>,
-{
-    use todo_events::bulk::{delivery, Delivery, Statuses};
-    match delivery(body) {
-        Delivery::Single(body) => dapr(on_event(body.to_vec()).await),
-        Delivery::Bulk(entries) => {
-            let mut statuses = Statuses::new();
-            for entry in entries {
-                let decision = if statuses.blocked() {
-                    Decision::Retry
-                } else {
-                    on_event(entry.body).await
-                };
-                statuses.push(&entry.entry_id, decision);
-            }
-            dapr_bulk(&statuses)
-        }
-    }
 }
 
 /// A request header as text.
@@ -190,20 +169,6 @@ mod tests {
 
     fn body(r: &Response) -> Value {
         serde_json::from_slice(r.body()).expect("JSON body")
-    }
-
-    #[test]
-    fn dapr_replies_are_200_with_the_exact_status() {
-        for (d, text) in [
-            (Decision::Success, r#"{"status":"SUCCESS"}"#),
-            (Decision::Retry, r#"{"status":"RETRY"}"#),
-            (Decision::Drop, r#"{"status":"DROP"}"#),
-        ] {
-            let r = dapr(d);
-            assert_eq!(*r.status(), 200);
-            assert_eq!(r.body(), text.as_bytes());
-            assert_eq!(h(&r, "content-type"), Some("application/json"));
-        }
     }
 
     #[test]

@@ -5,9 +5,9 @@
 //! counter in memory counts nothing useful. The counters live in the database instead, written
 //! **in the same statement as the effect they count** (no extra round trip on the hot path):
 //!
-//! - **Consumption** ([`consumed`]): every consumer statement's `processed_events` insert carries
-//!   the delivery's topic, event type, `schema_version`, the event's `timestamp` and the instant
-//!   the component received it ([`processed_cte`], [`Delivery`]). A trigger of
+//! - **Consumption**: every consumer statement's `processed_events` insert (the consumer inbox,
+//!   `todo-consumer`) carries the delivery's topic, event type, `schema_version`, the event's
+//!   `timestamp` and the instant the component received it. A trigger of
 //!   `migrations/V7__metrics.sql` counts each new row into `metric_consumed`: one row per
 //!   (consumer, topic, event type, schema MAJOR.MINOR, duration bucket), which gives
 //!   `events_consumed_total`, the `event_processing_duration_seconds` histogram and
@@ -15,7 +15,7 @@
 //! - **Publishing**: a trigger on `outbox` counts each row whose `published_at` is set
 //!   (`events_published_total`, event type from the payload).
 //! - **The rare paths** that fail without writing anything (a DROP, a RETRY, a failed publish)
-//!   cost one small statement on that path ([`refused`], [`failed`], [`publish_errors_cte`]):
+//!   cost one small statement on that path ([`counters_statement`], [`publish_errors_cte`]):
 //!   `event_processing_errors_total`, `schema_validation_errors_total`,
 //!   `event_publish_errors_total` in the generic `metric_counters` table. When the database (or
 //!   the sidecar in front of it) is what failed, that increment is lost too.
@@ -25,20 +25,12 @@
 //! totals from the database: every scrape of any replica answers the same numbers, so a query
 //! aggregates them with `max`, never `sum` (observability/rules/).
 
-#![warn(missing_docs)]
-
-mod consumed;
+mod counters;
 pub mod expose;
-#[cfg(feature = "sidecar")]
-mod sidecar;
 
-pub use consumed::{
-    counters_statement, delivery_row, failed, failed_all, processed_batch_cte, processed_cte,
-    publish_errors_cte, record_consumed, record_consumed_batch, refused, version_label, Counter,
-    Delivery, PublishFailure, DELIVERY_COLUMNS,
+pub use counters::{
+    counters_cte, counters_statement, publish_errors_cte, version_label, Counter, PublishFailure,
 };
-#[cfg(feature = "sidecar")]
-pub use sidecar::count;
 
 /// `events_published_total{topic,event_type}`: outbox rows marked published.
 pub const EVENTS_PUBLISHED: &str = "events_published_total";

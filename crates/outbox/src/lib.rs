@@ -17,8 +17,6 @@
 //! creates have no earlier row of their key, so that write holds them from the start
 //! ([`outbox_cte_held`]) and publishes them without a claim.
 
-#![warn(missing_docs)]
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -255,6 +253,25 @@ pub fn outbox_stats_row(rows: &[Vec<Value>]) -> Result<OutboxStats, RowError> {
 
 #[cfg(test)]
 mod tests {
+    use todo_sql::conventions::{check, placeholders};
+
+    #[test]
+    fn outbox_statements() {
+        let st = claim_outbox(50, 30);
+        check(&st);
+        assert_eq!(st.params, vec![json!("50"), json!("30")]);
+        assert!(st.sql.contains("FOR UPDATE OF o SKIP LOCKED"));
+        assert!(st.sql.contains("make_interval(secs => $2::text::integer)"));
+        let st = mark_published(&[3, 4]);
+        check(&st);
+        assert_eq!(st.params, vec![json!(r#"["3","4"]"#)]);
+        assert!(st.sql.contains("AND published_at IS NULL"));
+        check(&release_outbox(&[1]));
+        check(&purge_published(3600));
+        let st = outbox_stats();
+        assert!(st.params.is_empty() && placeholders(&st.sql).is_empty());
+    }
+
     use super::*;
 
     fn message(topic: &str) -> OutboxMessage {

@@ -1,6 +1,7 @@
 //! The relay: publishes claimed outbox rows through the Dapr sidecar, in order per key.
 
-use todo_sidecar::{Sidecar, SidecarError};
+use todo_sidecar::SidecarError;
+use todo_sql::{Database, DbError};
 
 use crate::{
     claim_outbox, mark_published, outbox_batch, release_failed, OutboxMessage, PublishFailure,
@@ -15,8 +16,8 @@ const BATCH: u32 = 100;
 
 /// [`drain`], logging a failure instead of returning it: the answer is how many were published
 /// (0 when the drain failed; the outbox timer drains again).
-pub async fn drain_once(sidecar: &Sidecar, db: &str, who: &str) -> usize {
-    match drain(sidecar, db).await {
+pub async fn drain_once(db: &Database, who: &str) -> usize {
+    match drain(db).await {
         Ok(n) => n,
         Err(e) => {
             eprintln!("{who}: outbox drain: {e}; the timer drains again");
@@ -25,16 +26,12 @@ pub async fn drain_once(sidecar: &Sidecar, db: &str, who: &str) -> usize {
     }
 }
 
-/// Claims a batch of unpublished rows from the binding `db` and publishes them
-/// ([`publish_held`]). Answers how many rows were published.
-pub async fn drain(sidecar: &Sidecar, db: &str) -> Result<usize, String> {
+/// Claims a batch of unpublished rows and publishes them ([`publish_held`]). Answers how many
+/// rows were published.
+pub async fn drain(db: &Database) -> Result<usize, DbError> {
     let st = claim_outbox(BATCH, CLAIM_SECONDS);
-    let rows = sidecar
-        .query(db, &st.sql, &st.params)
-        .await
-        .map_err(|e| e.to_string())?;
-    let batch: Vec<(i64, OutboxMessage)> = outbox_batch(&rows)
-        .map_err(|e| e.to_string())?
+    let rows = db.rows(&st).await?;
+    let batch: Vec<(i64, OutboxMessage)> = outbox_batch(&rows)?
         .into_iter()
         .map(|r| {
             let m = OutboxMessage {
@@ -45,18 +42,14 @@ pub async fn drain(sidecar: &Sidecar, db: &str) -> Result<usize, String> {
             (r.id, m)
         })
         .collect();
-    publish_held(sidecar, db, &batch).await
+    publish_held(db, &batch).await
 }
 
 /// Publishes rows this caller holds (a drain's claim, or a write's own rows from
 /// [`crate::outbox_cte_held`]) in the given (`id`) order with `metadata.partitionKey`, stops a
 /// key at its first failure (releasing that key's later rows so the next drain retries them in
 /// order), and marks what went out. Answers how many rows were published.
-pub async fn publish_held(
-    sidecar: &Sidecar,
-    db: &str,
-    rows: &[(i64, OutboxMessage)],
-) -> Result<usize, String> {
+pub async fn publish_held(db: &Database, rows: &[(i64, OutboxMessage)]) -> Result<usize, DbError> {
     let (mut published, mut released) = (Vec::new(), Vec::new());
     let mut failed_keys: Vec<(&str, &str)> = Vec::new();
     let mut failures: Vec<(&str, PublishFailure)> = Vec::new();
@@ -66,8 +59,9 @@ pub async fn publish_held(
             released.push(*id);
             continue;
         }
-        let body = serde_json::to_vec(&row.payload).map_err(|e| e.to_string())?;
-        match sidecar
+        let body = row.payload.to_string().into_bytes();
+        match db
+            .sidecar()
             .publish(PUBSUB, &row.topic, &body, Some(&row.partition_key))
             .await
         {
@@ -90,11 +84,7 @@ pub async fn publish_held(
         (&released, release_failed(&released, &failures)),
     ] {
         if !ids.is_empty() {
-            let rows = sidecar
-                .query(db, &st.sql, &st.params)
-                .await
-                .map_err(|e| e.to_string())?;
-            todo_sql::count(&rows).map_err(|e| e.to_string())?;
+            todo_sql::count(&db.rows(&st).await?)?;
         }
     }
     Ok(published.len())

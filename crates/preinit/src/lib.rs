@@ -16,8 +16,6 @@
 //! todo_preinit::export!(preinit);
 //! ```
 
-#![warn(missing_docs)]
-
 #[doc(hidden)]
 pub use wit_bindgen;
 
@@ -30,7 +28,9 @@ macro_rules! export {
         #[cfg(not(target_arch = "wasm32"))]
         const _: fn() = $init;
 
+        // The export's ABI glue (wit-bindgen) is `unsafe`: allowed in this module alone.
         #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
         mod __todo_preinit {
             $crate::wit_bindgen::generate!({
                 inline: "package todo:preinit; world preinit { export wizer-initialize: func(); }",

@@ -1,7 +1,5 @@
 //! Validation errors and RFC 9457 problem details, shared by every HTTP service of the project.
 
-#![warn(missing_docs)]
-
 use std::fmt;
 
 use serde::Serialize;

@@ -14,11 +14,10 @@
 //! Every event statement records `(notification, event_id)` in `processed_events` with its
 //! effect, and never lets an older event (by its `timestamp`) overwrite a newer one's state.
 
-#![warn(missing_docs)]
-
 mod job;
 mod list;
 mod state;
+pub mod steps;
 
 pub use job::{
     follow_up_job_name, is_job_of, job, job_name, JobData, FAILURE_INTERVAL, MAX_ATTEMPTS,
@@ -28,4 +27,8 @@ pub use state::{
     apply_cancelled, apply_own, apply_scheduled, arrival_state, claim, claim_outcome,
     event_outcome, outcome_events, record_delivered, record_failure, recorded, Claim, Claimed,
     EventOutcome, State, CLAIM_SECONDS, CONSUMER, GRACE,
+};
+pub use steps::{
+    after_claim, after_delivery, event_statement, job_action, record_backoff, AfterClaim,
+    JobAction, Recording,
 };

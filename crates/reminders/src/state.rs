@@ -5,11 +5,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use todo_consumer::Delivery;
 use todo_events::{
     Channel, DueReminder, EncodeError, ReminderEvent, ReminderEventType, ReminderState,
     TaskReminder, TaskUpdate,
 };
-use todo_metrics::Delivery;
 use todo_outbox::{outbox_cte, OutboxMessage};
 use todo_sql::{field, shape, single, ts_ms, Binder, RowError, Statement};
 
@@ -147,12 +147,12 @@ fn outcome_select(rid: &str) -> String {
     )
 }
 
-/// The idempotency row of `event` with its metrics columns (todo-metrics), received at
+/// The idempotency row of `event` with its metrics columns (todo-consumer), received at
 /// `received_at`.
 fn processed_cte(b: &mut Binder, event: &ReminderEvent, received_at: DateTime<Utc>) -> String {
     let c = b.str(CONSUMER);
     let e = b.cast(Some(event.event_id.to_string()), "uuid");
-    todo_metrics::processed_cte(b, &c, &e, &Delivery::of(event, received_at))
+    todo_consumer::processed_cte(b, &c, &e, &Delivery::of(event, received_at))
 }
 
 /// The `reminder.sent` of a reminder reaching `state` (sent, failed, missed), and for a sent
@@ -378,6 +378,10 @@ pub fn claim_outcome(rows: &[Vec<Value>]) -> Result<Claim, RowError> {
     let same_time: Option<bool> = field(&v, "same_time")?;
     Ok(match (state, same_time) {
         (Some(State::Delivering), Some(true)) => Claim::Busy,
+        // Still `scheduled` for this time in the statement's snapshot, yet not claimed by it: a
+        // callback claiming at the same moment won the row (the update re-read it after that
+        // one committed; the snapshot predates it).
+        (Some(State::Scheduled), Some(true)) => Claim::Busy,
         (state, _) => Claim::Done(state),
     })
 }
@@ -508,6 +512,21 @@ mod tests {
         assert_eq!(
             claim_outcome(&moved).unwrap(),
             Claim::Done(Some(State::Delivering))
+        );
+        let raced = claim_row(
+            serde_json::json!({"claimed": null, "state": "scheduled", "same_time": true}),
+        );
+        assert_eq!(
+            claim_outcome(&raced).unwrap(),
+            Claim::Busy,
+            "a concurrent claim won"
+        );
+        let stale = claim_row(
+            serde_json::json!({"claimed": null, "state": "scheduled", "same_time": false}),
+        );
+        assert_eq!(
+            claim_outcome(&stale).unwrap(),
+            Claim::Done(Some(State::Scheduled))
         );
         let unknown =
             claim_row(serde_json::json!({"claimed": null, "state": null, "same_time": null}));

@@ -18,10 +18,15 @@
 //! - Every statement runs with the operation `query` (`todo_sidecar::Sidecar::query` fixes it);
 //!   request input never chooses it (`close` would shut the binding's pool).
 
-#![warn(missing_docs)]
-
 use serde::Deserialize;
 use serde_json::Value;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod conventions;
+#[cfg(feature = "sidecar")]
+mod database;
+#[cfg(feature = "sidecar")]
+pub use database::{decode, Database, DbError, BINDING};
 
 /// One SQL statement and its parameters (`$1` is `params[0]`).
 #[derive(Debug, Clone, PartialEq)]

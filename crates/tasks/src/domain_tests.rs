@@ -7,6 +7,7 @@ use uuid::Uuid;
 use todo_events::{TaskEventType, Topic};
 
 use crate::*;
+use todo_problem::{problem_json, ValidationErrors};
 
 const SECRET: &[u8] = b"cursor-secret";
 
@@ -464,23 +465,6 @@ fn list_query_defaults_and_errors_name_the_parameter() {
 }
 
 #[test]
-fn audit_query_parses_and_checks_the_range() {
-    let id = Uuid::new_v4();
-    let q = AuditQuery::parse(&format!("task_id={id}&limit=100"), "u", SECRET).unwrap();
-    assert_eq!((q.task_id, q.limit), (Some(id), 100));
-    let e = AuditQuery::parse(
-        "task_id=nope&from=2026-05-02T00:00:00Z&to=2026-05-01T00:00:00Z",
-        "u",
-        SECRET,
-    )
-    .unwrap_err();
-    assert_eq!(fields(&e), ["task_id", "from"]);
-    assert!(AuditQuery::parse("sort=title", "u", SECRET)
-        .unwrap_err()
-        .has("sort"));
-}
-
-#[test]
 fn task_json_round_trips_through_serde() {
     let t = base();
     let v = serde_json::to_value(&t).unwrap();
@@ -519,7 +503,6 @@ fn parsers_never_panic_on_garbage() {
             .collect();
         let _ = text.parse::<Recurrence>();
         let _ = ListQuery::parse(&text, "u", SECRET);
-        let _ = AuditQuery::parse(&text, "u", SECRET);
         let _ = validate_create(text.as_bytes(), Uuid::new_v4(), "u", now());
         // Mutate one field of a valid body with the random text or a random JSON value.
         let mut body = seeds[i % 2].clone();
@@ -580,4 +563,178 @@ fn email_reminders_keep_the_address_they_were_set_with() {
         task_event["task_data"]["reminders"][0]["email"],
         "u@example.com"
     );
+}
+
+/// The roll-forward matrix the end-to-end suite used to run through the stack, one case per rule
+/// shape: the next occurrence's due date follows the rule in the task's time zone (no drift on
+/// the 31st or on 29 February, BYDAY, INTERVAL, 09:00 local kept across the change to summer
+/// time in New York and Berlin). `tests/e2e/test_recurring.py` keeps one case per entry point
+/// (REST, MCP).
+#[test]
+fn the_next_occurrence_follows_the_rule_in_the_tasks_time_zone() {
+    for (rule, zone, due, expected) in [
+        (
+            "FREQ=DAILY",
+            "UTC",
+            "2030-01-10T09:00:00Z",
+            "2030-01-11T09:00:00.000Z",
+        ),
+        (
+            "FREQ=WEEKLY;BYDAY=MO,TH",
+            "Europe/Berlin",
+            "2030-01-07T08:00:00Z",
+            "2030-01-10T08:00:00.000Z",
+        ),
+        (
+            "FREQ=MONTHLY;BYMONTHDAY=31",
+            "UTC",
+            "2030-01-31T10:00:00Z",
+            "2030-03-31T10:00:00.000Z",
+        ),
+        (
+            "FREQ=YEARLY",
+            "UTC",
+            "2028-02-29T12:00:00Z",
+            "2032-02-29T12:00:00.000Z",
+        ),
+        (
+            "FREQ=WEEKLY;INTERVAL=2;BYDAY=FR",
+            "UTC",
+            "2030-01-04T17:00:00Z",
+            "2030-01-18T17:00:00.000Z",
+        ),
+        (
+            "FREQ=DAILY",
+            "America/New_York",
+            "2030-03-09T14:00:00Z",
+            "2030-03-10T13:00:00.000Z",
+        ),
+        (
+            "FREQ=DAILY",
+            "Europe/Berlin",
+            "2030-03-30T08:00:00Z",
+            "2030-03-31T07:00:00.000Z",
+        ),
+    ] {
+        let t = create(json!({
+            "title": "Water the plants", "due_date": due, "timezone": zone, "recurrence": rule,
+            "reminders": [{"before_minutes": 30}],
+        }))
+        .unwrap();
+        let next = t
+            .next_occurrence_task(Uuid::new_v4(), now())
+            .unwrap_or_else(|| panic!("{rule} in {zone}: no next occurrence"));
+        let got = next.due_date.map(format_instant);
+        assert_eq!(
+            got.as_deref(),
+            Some(expected),
+            "{rule} in {zone} from {due}"
+        );
+        let gap = next.due_date.unwrap() - next.reminders[0].remind_at;
+        assert_eq!(
+            gap,
+            Duration::minutes(30),
+            "{rule}: the reminder moves with the due date"
+        );
+        assert_eq!(next.recurrence.as_deref(), Some(rule));
+        assert_eq!(next.parent_task_id, Some(t.id));
+    }
+}
+
+/// The 400 tables of the end-to-end suite, at the level that decides them: every bad create body,
+/// patch body and list parameter is refused naming its field (the JSON pointer, or the parameter).
+/// `tests/e2e/test_task_api.py` keeps one case of each to show the HTTP answer.
+#[test]
+fn every_bad_create_body_names_its_field() {
+    let many_tags: Vec<String> = (0..21).map(|i| format!("t{i}")).collect();
+    let eleven: Vec<Value> = (0..11)
+        .map(|_| json!({"remind_at": "2030-01-01T10:00:00Z"}))
+        .collect();
+    for (body, field) in [
+        (json!({}), "/title"),
+        (json!({"title": null}), "/title"),
+        (json!({"title": "x".repeat(201)}), "/title"),
+        (json!({"title": 42}), "/title"),
+        (json!({"title": "x", "tags": "home"}), "/tags"),
+        (json!({"title": "x", "tags": many_tags}), "/tags"),
+        (json!({"title": "x", "completed": "yes"}), "/completed"),
+        (
+            json!({"title": "x", "due_date": "2030-01-01T10:00:00"}),
+            "/due_date",
+        ),
+        (
+            json!({"title": "x", "recurrence": "FREQ=DAILY"}),
+            "/due_date",
+        ),
+        (
+            json!({"title": "x", "reminders": [{"before_minutes": 10}]}),
+            "/reminders/0/before_minutes",
+        ),
+        (
+            json!({"title": "x", "due_date": "2030-01-01T10:00:00Z", "reminders": [{"before_minutes": -1}]}),
+            "/reminders/0/before_minutes",
+        ),
+        (
+            json!({"title": "x", "reminders": [{"remind_at": "2030-01-01T10:00:00Z", "channel": "sms"}]}),
+            "/reminders/0/channel",
+        ),
+        (json!({"title": "x", "reminders": eleven}), "/reminders"),
+        (json!({"title": "x", "estimate": 3}), "/estimate"),
+        (
+            json!({"title": "x", "reminders": [{"remind_at": "2030-01-01T10:00:00Z", "snooze": 1}]}),
+            "/reminders/0/snooze",
+        ),
+        (json!([{"title": "x"}]), ""),
+    ] {
+        let e = create(body.clone()).expect_err(&body.to_string());
+        assert!(fields(&e).contains(&field), "{body}: {:?}", fields(&e));
+    }
+}
+
+#[test]
+fn every_bad_patch_body_names_its_field() {
+    let t = create(json!({"title": "Keep me", "priority": "low"})).unwrap();
+    for (body, field) in [
+        (json!({"title": null}), "/title"),
+        (json!({"title": "   "}), "/title"),
+        (json!({"completed": null}), "/completed"),
+        (json!({"completed": "yes"}), "/completed"),
+        (json!({"version": "one"}), "/version"),
+        (json!({"priority": "extreme"}), "/priority"),
+        (json!({"colour": "red"}), "/colour"),
+        (
+            json!({"recurrence": "FREQ=WEEKLY;BYSETPOS=1"}),
+            "/recurrence",
+        ),
+    ] {
+        let e = update(&t, body.clone()).expect_err(&body.to_string());
+        assert!(fields(&e).contains(&field), "{body}: {:?}", fields(&e));
+    }
+}
+
+#[test]
+fn every_bad_list_parameter_is_named() {
+    let long_tag = "x".repeat(51);
+    let long_q = "x".repeat(201);
+    for (name, value) in [
+        ("limit", "0"),
+        ("limit", "101"),
+        ("limit", "ten"),
+        ("sort", "size"),
+        ("order", "up"),
+        ("completed", "maybe"),
+        ("priority", "extreme"),
+        ("due_before", "tomorrow"),
+        ("due_after", "2030-01-01"),
+        ("tag", long_tag.as_str()),
+        ("q", long_q.as_str()),
+        ("cursor", "garbage"),
+        ("colour", "red"),
+    ] {
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair(name, value)
+            .finish();
+        let e = ListQuery::parse(&query, "u", SECRET).expect_err(&query);
+        assert!(e.has(name), "{query}: {:?}", fields(&e));
+    }
 }

@@ -1,22 +1,19 @@
-//! Domain core of the task API, the audit and the recurring service: plain Rust, no I/O.
+//! Domain core of the task API and the recurring service: plain Rust, no I/O.
 //! What every service needs lives in crates of its own: `todo-problem` (RFC 9457), `todo-cursor`,
 //! `todo-sql` (the binding's statements), `todo-outbox`, `todo-auth` (JWT).
 //!
 //! - **Tasks**: [`Task`] and its [`Reminder`]s; [`validate_create`] / [`CreateTask`] and
 //!   [`validate_update`] / [`UpdateTask`] + [`Task::apply_update`] validate requests and list
-//!   every problem as a [`ValidationErrors`] that renders as an RFC 9457 body
-//!   ([`problem_json`], [`Problem`]).
+//!   every problem as a `todo_problem::ValidationErrors` that renders as an RFC 9457 body.
 //! - **Recurrence**: the RFC 5545 RRULE subset ([`Recurrence`]) and [`next_occurrence`] in the
 //!   task's time zone; [`Task::next_occurrence_task`] rolls a recurring task forward.
-//! - **Lists**: [`ListQuery`] and [`AuditQuery`] parse query strings, with opaque tamper-evident
+//! - **Lists**: [`ListQuery`] parses the task list's query string, with opaque tamper-evident
 //!   cursors.
-//! - **SQL** ([`sql`]): [`sql::Statement`]s for the Dapr PostgreSQL binding (writes and their
-//!   outbox rows in one statement, idempotent audit inserts) and [`sql::decode`] for their rows.
+//! - **SQL** ([`sql`]): statements for the Dapr PostgreSQL binding (writes and their outbox rows
+//!   in one statement, the recurring roll with its inbox row) and [`sql::decode`] for their rows.
 //! - **Events**: [`events_for_change`] builds the validated outbox messages of a write.
 //!
 //! Compiles for wasm32-wasip2; callers pass the current time in, so everything is testable.
-
-#![warn(missing_docs)]
 
 mod create;
 mod events;
@@ -40,28 +37,17 @@ use todo_problem as problem;
 
 pub use events::{events_for_change, update_event_type, Change};
 pub use fields::Patch;
-pub use problem::{
-    pointer, problem_json, FieldError, Problem, ValidationErrors, PROBLEM_CONTENT_TYPE,
-    PROBLEM_TYPE_BASE,
-};
-pub use query::{AuditQuery, ListQuery, Order, SortField, LIMIT_DEFAULT, LIMIT_MAX, Q_MAX};
+pub use query::{ListQuery, Order, SortField, LIMIT_DEFAULT, LIMIT_MAX, Q_MAX};
 pub use recurrence::{next_occurrence, Recurrence};
 pub use reminders::{reminder_changes, ReminderChanges, ReminderInput};
-pub use roll::{completed_recurring, Completed, Roll};
+pub use roll::{completed_recurring, plan as roll_plan, Completed, Roll, RollPlan, Rolled};
 pub use task::{
     parse_priority, priority_rank, Channel, Priority, Reminder, Task, BEFORE_MINUTES_MAX,
     DEFAULT_TIMEZONE, DESCRIPTION_MAX, REMINDERS_MAX, TAGS_MAX, TAG_MAX, TITLE_MAX,
 };
-pub use time::{format_instant, parse_instant, parse_timezone, truncate_ms};
-pub use todo_cursor::CURSOR_MAX;
-pub use todo_outbox::{outbox_param, OutboxMessage};
+pub use time::{format_instant, parse_timezone};
 pub use update::{validate_update, UpdateTask};
 
 /// Largest request body the task API should accept (answer 413 above it): a task with every
 /// field at its maximum (4000-character description, 20 tags, 10 reminders) is far smaller.
 pub const BODY_MAX_BYTES: usize = 64 * 1024;
-
-/// The `chrono-tz` time zone type used by [`next_occurrence`].
-pub use chrono_tz::Tz;
-/// The shared event crate (event types, schema validation, consumer decisions).
-pub use todo_events;

@@ -1,11 +1,9 @@
 //! List queries: `GET /api/tasks?...` and `GET /api/audit?...`.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::cursor::{self, Position};
+use crate::cursor::{self, Params, Position};
 use crate::problem::ValidationErrors;
 use crate::task::{parse_priority, priority_rank, Priority, TAGS_MAX, TAG_MAX};
 use crate::time::{format_instant, parse_any_instant, parse_instant};
@@ -98,89 +96,9 @@ pub struct ListQuery {
     pub after: Option<Position>,
 }
 
-/// A parsed `GET /api/audit` query for one user: newest first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditQuery {
-    /// The signed-in user; the statement filters on it.
-    pub user_id: String,
-    /// `task_id`: only this task's events.
-    pub task_id: Option<Uuid>,
-    /// `from`: events that occurred at or after this instant.
-    pub from: Option<DateTime<Utc>>,
-    /// `to`: events that occurred strictly before this instant.
-    pub to: Option<DateTime<Utc>>,
-    /// `limit`, 1 to 100 (default 20).
-    pub limit: u32,
-    /// Position (audit `seq`) after which this page starts.
-    pub after: Option<Position>,
-}
-
-/// Query-string pairs by name, decoded (`+` is a space, `%xx` escapes).
-struct Params {
-    map: BTreeMap<String, Vec<String>>,
-}
-
-impl Params {
-    fn parse(query: &str, known: &[&str], errors: &mut ValidationErrors) -> Params {
-        let query = query.strip_prefix('?').unwrap_or(query);
-        let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-            if !known.contains(&name.as_ref()) {
-                let shown: String = name.chars().take(64).collect();
-                if !errors.has(&shown) {
-                    errors.push(shown, "unknown parameter");
-                }
-                continue;
-            }
-            map.entry(name.into_owned())
-                .or_default()
-                .push(value.into_owned());
-        }
-        Params { map }
-    }
-
-    /// The single value of `name`; more than one is an error.
-    fn one(&self, name: &str, errors: &mut ValidationErrors) -> Option<&str> {
-        match self.map.get(name).map(Vec::as_slice) {
-            None | Some([]) => None,
-            Some([v]) => Some(v.as_str()),
-            Some(_) => {
-                errors.push(name, "given more than once");
-                None
-            }
-        }
-    }
-
-    fn all(&self, name: &str) -> &[String] {
-        self.map.get(name).map(Vec::as_slice).unwrap_or(&[])
-    }
-}
-
-/// An instant in a query string; a `+` of the offset that was decoded to a space is restored.
-fn query_instant(name: &str, raw: &str, errors: &mut ValidationErrors) -> Option<DateTime<Utc>> {
-    match parse_instant(raw) {
-        Ok(t) => Some(t),
-        Err(first) => match parse_instant(&raw.replace(' ', "+")) {
-            Ok(t) => Some(t),
-            Err(_) => {
-                errors.push(name, first);
-                None
-            }
-        },
-    }
-}
-
-fn limit(params: &Params, errors: &mut ValidationErrors) -> u32 {
-    match params.one("limit", errors) {
-        None => LIMIT_DEFAULT,
-        Some(v) => match v.trim().parse::<u32>() {
-            Ok(n) if (1..=LIMIT_MAX).contains(&n) => n,
-            _ => {
-                errors.push("limit", format!("must be an integer from 1 to {LIMIT_MAX}"));
-                LIMIT_DEFAULT
-            }
-        },
-    }
+/// An instant of a query string (`due_before`, `due_after`).
+fn query_instant(p: &Params, name: &str, errors: &mut ValidationErrors) -> Option<DateTime<Utc>> {
+    p.instant(name, errors, parse_instant)
 }
 
 impl ListQuery {
@@ -238,12 +156,8 @@ impl ListQuery {
         if tags.len() > TAGS_MAX {
             errors.push("tag", format!("at most {TAGS_MAX} tags"));
         }
-        let due_before = p
-            .one("due_before", &mut errors)
-            .and_then(|v| query_instant("due_before", v, &mut errors));
-        let due_after = p
-            .one("due_after", &mut errors)
-            .and_then(|v| query_instant("due_after", v, &mut errors));
+        let due_before = query_instant(&p, "due_before", &mut errors);
+        let due_after = query_instant(&p, "due_after", &mut errors);
         let q = match p.one("q", &mut errors).map(str::trim) {
             None | Some("") => None,
             Some(q) if q.chars().count() > Q_MAX || has_nul(q) => {
@@ -276,7 +190,7 @@ impl ListQuery {
                 }
             },
         };
-        let limit = limit(&p, &mut errors);
+        let limit = p.limit(LIMIT_DEFAULT, LIMIT_MAX, &mut errors);
         let mut query = ListQuery {
             user_id: user_id.to_owned(),
             completed,
@@ -338,81 +252,6 @@ impl ListQuery {
         let pos = Position {
             key: key.to_owned(),
             id: id.to_owned(),
-        };
-        cursor::encode(secret, &self.context(), &pos)
-    }
-}
-
-impl AuditQuery {
-    /// The parameters this query accepts.
-    pub const PARAMS: &'static [&'static str] = &["task_id", "from", "to", "limit", "cursor"];
-
-    /// Parses the query string of `user_id`'s `GET /api/audit` (see [`ListQuery::parse`]).
-    pub fn parse(
-        query: &str,
-        user_id: &str,
-        secret: &[u8],
-    ) -> Result<AuditQuery, ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        let p = Params::parse(query, Self::PARAMS, &mut errors);
-        let task_id = p
-            .one("task_id", &mut errors)
-            .and_then(|v| match Uuid::parse_str(v.trim()) {
-                Ok(id) => Some(id),
-                Err(_) => {
-                    errors.push("task_id", "must be a UUID");
-                    None
-                }
-            });
-        let from = p
-            .one("from", &mut errors)
-            .and_then(|v| query_instant("from", v, &mut errors));
-        let to = p
-            .one("to", &mut errors)
-            .and_then(|v| query_instant("to", v, &mut errors));
-        if let (Some(f), Some(t)) = (from, to) {
-            if f > t {
-                errors.push("from", "must not be after to");
-            }
-        }
-        let limit = limit(&p, &mut errors);
-        let mut query = AuditQuery {
-            user_id: user_id.to_owned(),
-            task_id,
-            from,
-            to,
-            limit,
-            after: None,
-        };
-        if let Some(c) = p.one("cursor", &mut errors) {
-            if errors.is_empty() {
-                match cursor::decode(secret, &query.context(), c) {
-                    Ok(pos) if matches!(pos.key.parse::<i64>(), Ok(n) if n > 0) => {
-                        query.after = Some(pos)
-                    }
-                    Ok(_) => errors.push("cursor", "is not a valid cursor"),
-                    Err(m) => errors.push("cursor", m),
-                }
-            }
-        }
-        errors.into_result(query)
-    }
-
-    pub(crate) fn context(&self) -> String {
-        format!(
-            "audit\n{}\n{:?}\n{:?}\n{:?}",
-            self.user_id,
-            self.task_id,
-            self.from.map(format_instant),
-            self.to.map(format_instant)
-        )
-    }
-
-    /// The cursor of the page after the row with `seq`.
-    pub fn cursor_after(&self, seq: i64, secret: &[u8]) -> String {
-        let pos = Position {
-            key: seq.to_string(),
-            id: String::new(),
         };
         cursor::encode(secret, &self.context(), &pos)
     }

@@ -3,39 +3,18 @@
 //! Every instant the API stores is UTC with millisecond precision, written as
 //! `YYYY-MM-DDTHH:MM:SS.mmmZ` (the format of the event schemas and of the SQL in [`crate::sql`]).
 
-use chrono::{DateTime, Datelike, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-/// Earliest accepted year of a due date or reminder.
-pub const MIN_YEAR: i32 = 1970;
-/// Latest accepted year of a due date or reminder.
-pub const MAX_YEAR: i32 = 9999;
 /// Longest accepted time zone name (the event schema's limit).
 pub const TIMEZONE_MAX: usize = 64;
 
-/// `t` truncated to whole milliseconds (the stored precision).
-pub fn truncate_ms(t: DateTime<Utc>) -> DateTime<Utc> {
-    let ms = t.timestamp_millis();
-    Utc.timestamp_millis_opt(ms).single().unwrap_or(t)
-}
-
 /// `t` as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn format_instant(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    todo_events::format_timestamp(t)
 }
 
-/// Parses an RFC 3339 instant with any offset, answers it in UTC truncated to milliseconds.
-/// Years outside 1970..=9999 are refused.
-pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
-    let t = DateTime::parse_from_rfc3339(text.trim()).map_err(|e| {
-        format!("must be an RFC 3339 date-time with offset, e.g. 2026-05-01T09:00:00Z ({e})")
-    })?;
-    let t = t.with_timezone(&Utc);
-    if !(MIN_YEAR..=MAX_YEAR).contains(&t.year()) {
-        return Err(format!("must be between {MIN_YEAR} and {MAX_YEAR}"));
-    }
-    Ok(truncate_ms(t))
-}
+pub(crate) use todo_events::{parse_instant, truncate_ms};
 
 /// Parses an instant stored by the database or sent in a cursor (any RFC 3339, or `infinity`
 /// is not accepted here); keeps full precision.
@@ -99,19 +78,6 @@ pub(crate) mod serde_instant_opt {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_offsets_into_utc_millis() {
-        let t = parse_instant("2026-03-29T03:30:00.123456+02:00").unwrap();
-        assert_eq!(format_instant(t), "2026-03-29T01:30:00.123Z");
-    }
-
-    #[test]
-    fn refuses_missing_offset_and_far_years() {
-        assert!(parse_instant("2026-03-29T03:30:00").is_err());
-        assert!(parse_instant("1969-12-31T23:59:59Z").is_err());
-        assert!(parse_instant("tomorrow").is_err());
-    }
 
     #[test]
     fn time_zones_are_iana_names() {

@@ -24,8 +24,6 @@
 //! (title, description, examples, `$comment`, `x-*`) need PATCH. Keywords the differ does not
 //! understand are reported as MAJOR.
 
-#![warn(missing_docs)]
-
 mod accepts;
 mod change;
 mod check;

@@ -1,7 +1,9 @@
 //! `todo-host`: serves a Spin app's HTTP components (`spin.toml`, manifest version 2) on wasmtime,
 //! the way `spin up` would, for the project's tests and zero-install runs. One fresh instance per
-//! request (pooling allocator); compiled components cached on disk.
+//! request (pooling allocator), bounded in memory and time ([`limits`]); compiled components
+//! cached on disk; a shutdown lets the requests in flight finish.
 
+mod limits;
 mod manifest;
 mod outbound;
 mod preinit;
@@ -16,9 +18,10 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -26,12 +29,17 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use limits::Limits;
 use manifest::App;
 use outbound::{AllowedHosts, OutboundPolicy};
 use routes::WELL_KNOWN_PREFIX;
 
-wasmtime::component::bindgen!({
-    inline: "
+/// `wasi:config/store@0.2.0-draft-2024-09-27`, the interface Spin serves component variables on
+/// (wasmtime-wasi-config serves another version of it).
+#[allow(missing_docs)]
+mod config {
+    wasmtime::component::bindgen!({
+        inline: "
         package wasi:config@0.2.0-draft-2024-09-27;
         interface store {
             variant error { upstream(string), io(string) }
@@ -40,8 +48,9 @@ wasmtime::component::bindgen!({
         }
         world config-imports { import store; }
     ",
-});
-use wasi::config::store as config_store;
+    });
+}
+use config::wasi::config::store as config_store;
 
 #[derive(Parser)]
 #[command(about = "Serve a Spin app's HTTP components on wasmtime")]
@@ -68,15 +77,29 @@ struct Cli {
     /// Where `--preinit` writes the pre-initialised component.
     #[arg(long, requires = "preinit")]
     preinit_output: Option<PathBuf>,
+    /// Most linear memory an instance may grow to, in bytes (Spin's `--max-instance-memory`);
+    /// past it the request traps and is answered 500.
+    #[arg(long, env = "SPIN_MAX_INSTANCE_MEMORY", default_value_t = 256 << 20)]
+    max_instance_memory: usize,
+    /// How long a component may take to answer a request: seconds, or with `ms`, `us`, `ns`
+    /// (Spin's `--request-timeout` syntax; Spin applies it to WASIp3 components only, this host
+    /// to every component). Past it the request is answered 504.
+    #[arg(long, env = "TODO_HOST_REQUEST_TIMEOUT", default_value = "60s", value_parser = limits::parse_duration)]
+    request_timeout: Duration,
+    /// How long SIGTERM or Ctrl-C waits for the requests in flight before the host exits.
+    #[arg(long, env = "TODO_HOST_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = limits::parse_duration)]
+    shutdown_timeout: Duration,
 }
 
-/// Per-request store data: WASI, `wasi:http` with the component's outbound policy, and its variables.
+/// Per-request store data: WASI, `wasi:http` with the component's outbound policy, its variables
+/// and its limits.
 struct State {
     table: ResourceTable,
     wasi: WasiCtx,
     http: WasiHttpCtx,
     hooks: OutboundPolicy,
     vars: Vars,
+    limits: Limits,
 }
 
 /// A component's variables, served through `wasi:config/store@0.2.0-draft-2024-09-27`.
@@ -122,6 +145,8 @@ struct Served {
 struct Server {
     app: App,
     served: Vec<Served>,
+    max_memory: usize,
+    timeout: Duration,
 }
 
 #[tokio::main]
@@ -179,7 +204,14 @@ async fn main() -> Result<()> {
     if cli.precompile {
         return Ok(());
     }
-    serve(Arc::new(Server { app, served }), cli.listen).await
+    limits::start_ticker(engine.clone());
+    let server = Server {
+        app,
+        served,
+        max_memory: cli.max_instance_memory,
+        timeout: cli.request_timeout,
+    };
+    serve(Arc::new(server), cli.listen, cli.shutdown_timeout).await
 }
 
 /// This crate's folder when a test runs (cargo sets `CARGO_MANIFEST_DIR`), not when it was
@@ -208,6 +240,8 @@ fn engine() -> Result<Engine> {
     pool.max_memory_size(512 << 20);
     let mut config = Config::new();
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    // The request deadline interrupts a component's own code (limits::start_ticker).
+    config.epoch_interruption(true);
     Ok(Engine::new(&config)?)
 }
 
@@ -232,12 +266,13 @@ fn load_component(engine: &Engine, source: &Path, cache: &Path) -> Result<Compon
         .hash(&mut engine_hash);
     let key = Sha256::new()
         .chain_update(env!("CARGO_PKG_VERSION"))
-        .chain_update(wasmtime_version())
+        .chain_update(env!("WASMTIME_VERSION"))
         .chain_update(engine_hash.finish().to_le_bytes())
         .chain_update(&wasm)
         .finalize();
     let path = cache.join(format!("{key:x}.cwasm"));
     if path.exists() {
+        #[allow(unsafe_code)]
         // SAFETY: the file was written by `Component::serialize` of this wasmtime version with
         // these engine settings (both are in its name); nobody else writes into this folder.
         if let Ok(c) = unsafe { Component::deserialize_file(engine, &path) } {
@@ -252,12 +287,10 @@ fn load_component(engine: &Engine, source: &Path, cache: &Path) -> Result<Compon
     Ok(component)
 }
 
-fn wasmtime_version() -> &'static str {
-    "48.0.8"
-}
-
-/// The accept loop: HTTP/1.1, one task per connection.
-async fn serve(server: Arc<Server>, addr: SocketAddr) -> Result<()> {
+/// The accept loop: HTTP/1.1, one task per connection. SIGTERM or Ctrl-C stops accepting, lets
+/// the requests in flight finish (idle keep-alive connections close at once) for up to `drain`,
+/// then returns.
+async fn serve(server: Arc<Server>, addr: SocketAddr, drain: Duration) -> Result<()> {
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
@@ -274,26 +307,34 @@ async fn serve(server: Arc<Server>, addr: SocketAddr) -> Result<()> {
         tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
     };
     tokio::pin!(shutdown);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => accepted?,
-            _ = &mut shutdown => { eprintln!("shutting down"); return Ok(()); }
+            _ = &mut shutdown => break,
         };
         let server = server.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let server = server.clone();
+            async move { server.handle(req, peer).await }
+        });
+        let conn = http1::Builder::new()
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let server = server.clone();
-                async move { server.handle(req, peer).await }
-            });
-            if let Err(e) = http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
+            if let Err(e) = conn.await {
                 eprintln!("connection from {peer}: {e}");
             }
         });
     }
+    drop(listener);
+    eprintln!("shutting down: waiting up to {drain:?} for the requests in flight");
+    tokio::select! {
+        _ = graceful.shutdown() => eprintln!("every request answered; bye"),
+        _ = tokio::time::sleep(drain) => eprintln!("requests still in flight after {drain:?}; exiting"),
+    }
+    Ok(())
 }
 
 impl Server {
@@ -307,7 +348,7 @@ impl Server {
         // Spin's own endpoints (crates/trigger-http/src/server.rs, `handle`).
         if let Some(rest) = path.strip_prefix(WELL_KNOWN_PREFIX) {
             return Ok(match rest {
-                "health" => text(200, "OK".into(), "text/plain"),
+                "health" => text(200, "OK", "text/plain"),
                 "info" => {
                     let mut info = serde_json::json!({ "name": self.app.name });
                     if let Some(v) = &self.app.version {
@@ -347,7 +388,7 @@ impl Server {
             Ok(resp) => Ok(resp),
             Err(e) => {
                 eprintln!("[{}] {path}: {e:?}", served.id);
-                Ok(text(500, "Internal Server Error".into(), "text/plain"))
+                Ok(text(500, "Internal Server Error", "text/plain"))
             }
         }
     }
@@ -372,8 +413,12 @@ impl Server {
                     allowed: served.allowed.clone(),
                 },
                 vars: Vars(served.vars.clone()),
+                limits: Limits::new(self.max_memory),
             },
         );
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(limits::deadline_ticks(self.timeout));
+        store.epoch_deadline_trap();
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store
             .data_mut()
@@ -382,18 +427,56 @@ impl Server {
         let out = store.data_mut().http().new_response_outparam(sender)?;
         let pre = served.pre.clone();
         let task = tokio::spawn(async move {
-            let proxy = pre.instantiate_async(&mut store).await?;
-            proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, req, out)
-                .await
+            let result = match pre.instantiate_async(&mut store).await {
+                Ok(proxy) => {
+                    proxy
+                        .wasi_http_incoming_handler()
+                        .call_handle(&mut store, req, out)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            (result, store.data().limits.exceeded)
         });
-        match receiver.await {
+        let answered = match tokio::time::timeout(self.timeout, receiver).await {
+            Ok(answered) => answered,
+            Err(_) => {
+                task.abort();
+                return Ok(limit_problem(
+                    504,
+                    "request-timeout",
+                    "Gateway Timeout",
+                    format!("the component did not answer within {:?}", self.timeout),
+                ));
+            }
+        };
+        match answered {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(code)) => bail!("component answered with error {code:?}"),
             Err(_) => match task.await {
-                Ok(Ok(())) => bail!("component never set a response"),
-                Ok(Err(e)) => {
+                Ok((Ok(()), _)) => bail!("component never set a response"),
+                Ok((Err(e), Some(size))) => {
+                    eprintln!("[{}] {e:?}", served.id);
+                    Ok(limit_problem(
+                        500,
+                        "memory-limit",
+                        "Internal Server Error",
+                        format!(
+                            "the component needed {size} bytes of memory; an instance may use {}",
+                            self.max_memory
+                        ),
+                    ))
+                }
+                Ok((Err(e), None)) if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
+                    eprintln!("[{}] interrupted after {:?}", served.id, self.timeout);
+                    Ok(limit_problem(
+                        504,
+                        "request-timeout",
+                        "Gateway Timeout",
+                        format!("the component ran past {:?}", self.timeout),
+                    ))
+                }
+                Ok((Err(e), None)) => {
                     Err(anyhow::Error::from(e).context("component trapped before responding"))
                 }
                 Err(e) => Err(e.into()),
@@ -402,8 +485,29 @@ impl Server {
     }
 }
 
-fn text(status: u16, body: String, content_type: &str) -> hyper::Response<HyperOutgoingBody> {
-    let body = Full::new(hyper::body::Bytes::from(body))
+/// An RFC 9457 problem of the host itself: a limit the request ran into.
+fn limit_problem(
+    status: u16,
+    kind: &'static str,
+    title: &'static str,
+    detail: String,
+) -> hyper::Response<HyperOutgoingBody> {
+    let problem = todo_problem::Problem {
+        status,
+        kind,
+        title,
+        detail,
+        errors: Vec::new(),
+    };
+    text(status, problem.body(), todo_problem::PROBLEM_CONTENT_TYPE)
+}
+
+fn text(
+    status: u16,
+    body: impl Into<hyper::body::Bytes>,
+    content_type: &str,
+) -> hyper::Response<HyperOutgoingBody> {
+    let body = Full::new(body.into())
         .map_err(|never| match never {})
         .boxed_unsync();
     let mut resp = hyper::Response::builder().status(status);

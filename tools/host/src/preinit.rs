@@ -14,6 +14,7 @@ use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi_http::WasiHttpCtx;
 
+use crate::limits::Limits;
 use crate::outbound::OutboundPolicy;
 use crate::{linker, State, Vars};
 
@@ -33,6 +34,7 @@ pub async fn preinit(input: &Path, output: &Path) -> Result<()> {
                 allowed: Arc::new(Err("pre-initialisation makes no outbound requests".into())),
             },
             vars: Vars(Arc::new(HashMap::new())),
+            limits: Limits::unlimited(),
         },
     );
     // The export stays: with it removed, wasmtime-wizer 48.0.8 leaves the component-level export

@@ -5,17 +5,16 @@
 //! Feed the decoders either the raw response body ([`rows_from_body`]) or the rows as the
 //! sidecar client returns them (`Vec<Vec<Value>>`).
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use uuid::Uuid;
 
-use crate::query::{AuditQuery, ListQuery};
+use crate::query::ListQuery;
 use crate::task::Task;
-use crate::time::serde_instant;
 
+#[cfg(test)]
+use todo_sql::rows_from_body;
 use todo_sql::{field, shape};
-pub use todo_sql::{rows_from_body, single, RowError};
+use todo_sql::{single, RowError};
 
 /// `{"task": ...}` of get / insert / update / delete: the task, or `None`.
 pub fn task(rows: &[Vec<Value>]) -> Result<Option<Task>, RowError> {
@@ -78,86 +77,6 @@ pub fn task_page(rows: &[Vec<Value>], q: &ListQuery, secret: &[u8]) -> Result<Ta
     })
 }
 
-pub use todo_outbox::{outbox_batch, outbox_stats_row as outbox_stats, OutboxRow, OutboxStats};
-pub use todo_sql::count;
-
-/// Outcome of [`super::record_audit`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub struct AuditOutcome {
-    /// True the first time this consumer saw the event (false: a redelivery, nothing changed).
-    pub processed: bool,
-    /// True if an audit row was written.
-    pub inserted: bool,
-}
-
-/// The row of [`super::record_audit`].
-pub fn audit_outcome(rows: &[Vec<Value>]) -> Result<AuditOutcome, RowError> {
-    serde_json::from_value(single(rows)?).map_err(|e| shape(e.to_string()))
-}
-
-/// Outcome of [`super::record_audit_batch`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub struct AuditBatchOutcome {
-    /// Events this consumer saw for the first time (the others were redeliveries).
-    pub processed: u64,
-    /// Audit rows written.
-    pub inserted: u64,
-}
-
-/// The row of [`super::record_audit_batch`].
-pub fn audit_batch_outcome(rows: &[Vec<Value>]) -> Result<AuditBatchOutcome, RowError> {
-    serde_json::from_value(single(rows)?).map_err(|e| shape(e.to_string()))
-}
-
-/// One audit log entry as `GET /api/audit` returns it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    /// Recording order (internal; the cursor carries it).
-    #[serde(skip_serializing)]
-    pub seq: i64,
-    /// The event's id.
-    pub event_id: Uuid,
-    /// The task.
-    pub task_id: Uuid,
-    /// `task.created`, `task.updated`, `task.completed` or `task.deleted`.
-    pub event_type: String,
-    /// The event's `timestamp`.
-    #[serde(with = "serde_instant")]
-    pub occurred_at: DateTime<Utc>,
-    /// When the audit service recorded it.
-    #[serde(with = "serde_instant")]
-    pub recorded_at: DateTime<Utc>,
-    /// The event's `schema_version`.
-    pub schema_version: String,
-    /// The event as received.
-    pub payload: Value,
-}
-
-/// One page of the audit log.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AuditPage {
-    /// Entries, newest first.
-    pub items: Vec<AuditEntry>,
-    /// Cursor of the next (older) page; `None` on the last page.
-    pub next_cursor: Option<String>,
-}
-
-/// The page of [`super::list_audit`]`(q)` (see [`task_page`]).
-pub fn audit_page(
-    rows: &[Vec<Value>],
-    q: &AuditQuery,
-    secret: &[u8],
-) -> Result<AuditPage, RowError> {
-    let mut items: Vec<AuditEntry> = field(&single(rows)?, "items")?;
-    let more = items.len() > q.limit as usize;
-    items.truncate(q.limit as usize);
-    let next_cursor = match (more, items.last()) {
-        (true, Some(last)) => Some(q.cursor_after(last.seq, secret)),
-        _ => None,
-    };
-    Ok(AuditPage { items, next_cursor })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,13 +109,5 @@ mod tests {
     fn null_task_is_none() {
         let rows = rows_from_body(br#"[["{\"task\": null}"]]"#).unwrap();
         assert_eq!(task(&rows).unwrap(), None);
-    }
-
-    #[test]
-    fn decodes_counts_and_outcomes() {
-        assert_eq!(count(&[vec![json!("{\"count\": 3}")]]).unwrap(), 3);
-        let o =
-            audit_outcome(&[vec![json!("{\"processed\": true, \"inserted\": false}")]]).unwrap();
-        assert!(o.processed && !o.inserted);
     }
 }

@@ -17,18 +17,12 @@
 //! - Every statement runs with the operation `query` (`todo_sidecar::Sidecar::query` fixes it);
 //!   request input never chooses it (`close` would shut the binding's pool).
 
-mod audit;
 pub mod decode;
 mod tasks;
 
-pub use audit::{list_audit, record_audit, record_audit_batch, AuditRecord};
 pub use tasks::{delete_task, get_task, insert_task, list_tasks, roll_forward_once, update_task};
-pub use todo_outbox::{
-    claim_outbox, mark_published, outbox_stats, purge_published, release_outbox,
-};
 
-pub use todo_sql::Statement;
-pub(crate) use todo_sql::{ts_ms, ts_us, Binder};
+pub(crate) use todo_sql::{ts_ms, ts_us, Binder, Statement};
 
 #[cfg(test)]
 mod tests;

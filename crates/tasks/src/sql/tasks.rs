@@ -7,7 +7,7 @@ use crate::query::{ListQuery, Order, SortField};
 use crate::roll::{Completed, Roll};
 use crate::task::{priority_rank, Task};
 use crate::time::format_instant;
-use todo_metrics::{processed_cte, Delivery};
+use todo_consumer::{processed_cte, Delivery};
 use todo_outbox::{outbox_cte, outbox_cte_held, OutboxMessage, HELD_IDS};
 
 /// The columns written from a [`Task`] on insert.
@@ -114,7 +114,7 @@ pub fn insert_task(task: &Task, outbox: &[OutboxMessage]) -> Statement {
 /// instant) and, if both are new and the series goes on, the next occurrence's task row and its
 /// `outbox` messages. A redelivered event, a second completion of the same occurrence (after a
 /// reopen), or a completion racing another all find one of the two keys taken and change nothing.
-/// The idempotency row carries `delivery`'s metrics columns (todo-metrics).
+/// The idempotency row carries `delivery`'s metrics columns (the consumer inbox, todo-consumer).
 /// Row: `{"processed": <event new>, "rolled": <roll new>, "task": <the created task or null>}`.
 pub fn roll_forward_once(
     consumer: &str,

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::events::{events_for_change, Change};
-use crate::query::{AuditQuery, ListQuery};
+use crate::query::ListQuery;
 use crate::task::Task;
 use crate::validate_create;
 
@@ -22,69 +22,7 @@ fn task() -> Task {
     validate_create(body.to_string().as_bytes(), Uuid::new_v4(), "user-42", now).unwrap()
 }
 
-/// `$n` placeholders in order of appearance, with the text right after each.
-fn placeholders(sql: &str) -> Vec<(usize, String)> {
-    let bytes = sql.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'$' {
-            let start = i + 1;
-            let mut j = start;
-            while j < bytes.len() && bytes[j].is_ascii_digit() {
-                j += 1;
-            }
-            if j > start {
-                let n = sql[start..j].parse().unwrap();
-                let rest: String = sql[j..].chars().take(24).collect();
-                out.push((n, rest));
-            }
-            i = j.max(i + 1);
-        } else {
-            i += 1;
-        }
-    }
-    out
-}
-
-/// Invariants of every statement: each placeholder is `$n::text...`, every parameter is used,
-/// parameters are strings or null, and the result is one JSON text column.
-fn check(st: &Statement) {
-    let ph = placeholders(&st.sql);
-    assert!(!st.params.is_empty() || ph.is_empty());
-    for (n, rest) in &ph {
-        assert!(
-            rest.starts_with("::text"),
-            "${n} not cast from text: ${n}{rest}"
-        );
-        assert!(
-            *n >= 1 && *n <= st.params.len(),
-            "${n} out of range in {}",
-            st.sql
-        );
-    }
-    for n in 1..=st.params.len() {
-        assert!(ph.iter().any(|(m, _)| *m == n), "parameter ${n} unused");
-    }
-    for p in &st.params {
-        assert!(
-            p.is_string() || p.is_null(),
-            "parameter {p} is not text or null"
-        );
-    }
-    assert!(st.sql.trim_end().ends_with("::text") || st.sql.contains(")::text FROM"));
-    assert!(st.sql.contains("jsonb_build_object("));
-}
-
-/// The parameter bound to the placeholder right after `prefix` in the SQL.
-fn param_after<'a>(st: &'a Statement, prefix: &str) -> &'a Value {
-    let at = st
-        .sql
-        .find(prefix)
-        .unwrap_or_else(|| panic!("{prefix:?} not in {}", st.sql));
-    let (n, _) = placeholders(&st.sql[at + prefix.len()..])[0].clone();
-    &st.params[n - 1]
-}
+use todo_sql::conventions::{check, param_after};
 
 #[test]
 fn insert_writes_the_task_and_its_outbox_in_one_statement() {
@@ -191,7 +129,7 @@ fn a_roll_records_the_event_and_the_occurrence_in_the_same_statement() {
         panic!("a weekly task has a next occurrence")
     };
     let outbox = events_for_change(Change::Created, None, next).unwrap();
-    let delivery = todo_metrics::Delivery::of(&event, Utc::now());
+    let delivery = todo_consumer::Delivery::of(&event, Utc::now());
     let st = roll_forward_once(
         "recurring",
         event.event_id,
@@ -286,96 +224,4 @@ fn a_cursor_only_works_for_its_user_and_query() {
         let e = ListQuery::parse(&query, user, SECRET).unwrap_err();
         assert!(e.has("cursor"), "{query} as {user}: {e}");
     }
-}
-
-#[test]
-fn outbox_statements() {
-    let st = claim_outbox(50, 30);
-    check(&st);
-    assert_eq!(st.params, vec![json!("50"), json!("30")]);
-    assert!(st.sql.contains("FOR UPDATE OF o SKIP LOCKED"));
-    assert!(st.sql.contains("make_interval(secs => $2::text::integer)"));
-    let st = mark_published(&[3, 4]);
-    check(&st);
-    assert_eq!(st.params, vec![json!(r#"["3","4"]"#)]);
-    assert!(st.sql.contains("AND published_at IS NULL"));
-    check(&release_outbox(&[1]));
-    check(&purge_published(3600));
-    let st = outbox_stats();
-    assert!(st.params.is_empty() && placeholders(&st.sql).is_empty());
-}
-
-#[test]
-fn audit_insert_is_idempotent_in_one_statement() {
-    let rec = AuditRecord {
-        event_id: Uuid::new_v4(),
-        user_id: "frank".into(),
-        task_id: Uuid::new_v4(),
-        event_type: "task.created".into(),
-        occurred_at: Utc.with_ymd_and_hms(2026, 5, 1, 8, 0, 0).unwrap(),
-        schema_version: "1.0.0".into(),
-        payload: json!({"a": 1}),
-    };
-    let received = Utc.with_ymd_and_hms(2026, 5, 1, 8, 0, 1).unwrap();
-    let st = record_audit("audit", &rec, received);
-    check(&st);
-    assert!(st.sql.starts_with(
-        "WITH pe AS (INSERT INTO processed_events (consumer, event_id, topic, event_type, schema_version, event_at, received_at) VALUES ($1::text, $2::text::uuid, $8::text, $9::text, $10::text, $11::text::timestamptz, $12::text::timestamptz) ON CONFLICT DO NOTHING"
-    ));
-    assert!(st.sql.contains("FROM pe ON CONFLICT (event_id) DO NOTHING"));
-    assert_eq!(
-        st.params,
-        vec![
-            json!("audit"),
-            json!(rec.event_id.to_string()),
-            json!("frank"),
-            json!(rec.task_id.to_string()),
-            json!("task.created"),
-            json!("2026-05-01T08:00:00.000Z"),
-            json!("1.0.0"),
-            json!("task-events"),
-            json!("task.created"),
-            json!("1.0.0"),
-            json!("2026-05-01T08:00:00.000000Z"),
-            json!("2026-05-01T08:00:01.000000Z"),
-            json!(r#"{"a":1}"#),
-        ]
-    );
-}
-
-#[test]
-fn audit_list_filters_on_user_task_and_time() {
-    let task = Uuid::new_v4();
-    let q = AuditQuery::parse(
-        &format!("task_id={task}&from=2026-05-01T00:00:00Z&to=2026-05-02T00:00:00Z&limit=5"),
-        "gina",
-        SECRET,
-    )
-    .unwrap();
-    let c = q.cursor_after(42, SECRET);
-    let q = AuditQuery::parse(
-        &format!(
-            "task_id={task}&from=2026-05-01T00:00:00Z&to=2026-05-02T00:00:00Z&limit=5&cursor={c}"
-        ),
-        "gina",
-        SECRET,
-    )
-    .unwrap();
-    let st = list_audit(&q);
-    check(&st);
-    assert!(st
-        .sql
-        .contains("WHERE a.user_id = $1::text AND a.task_id = $2::text::uuid"));
-    assert_eq!(st.params[0], json!("gina"));
-    assert_eq!(
-        param_after(&st, "a.occurred_at >= "),
-        &json!("2026-05-01T00:00:00.000Z")
-    );
-    assert_eq!(
-        param_after(&st, "a.occurred_at < "),
-        &json!("2026-05-02T00:00:00.000Z")
-    );
-    assert_eq!(param_after(&st, "a.seq < "), &json!("42"));
-    assert_eq!(param_after(&st, "LIMIT "), &json!("6"));
-    assert!(st.sql.contains("ORDER BY a.seq DESC"));
 }

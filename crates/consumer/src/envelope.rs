@@ -17,13 +17,12 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
-
-use crate::consumer::Decision;
+use todo_events::Decision;
 
 /// One delivery body: a single event (a CloudEvent or a bare event) or a bulk envelope.
 #[derive(Debug, PartialEq)]
-pub enum Delivery<'a> {
-    /// A single event: the body as it is, for [`crate::decode`].
+pub enum Body<'a> {
+    /// A single event: the body as it is, for [`todo_events::decode`].
     Single(&'a [u8]),
     /// A bulk envelope's entries, in delivery order.
     Bulk(Vec<Entry>),
@@ -64,10 +63,10 @@ pub const BULK_TYPE: &str = "com.dapr.event.sent.bulk";
 /// `entries` array, `type` [`BULK_TYPE`] and no `specversion` (a CloudEvent always has one) or
 /// `event_type` (a bare event); everything else, valid or not, is a single delivery for the
 /// decoder to judge.
-pub fn delivery(body: &[u8]) -> Delivery<'_> {
+pub fn body(body: &[u8]) -> Body<'_> {
     // Most single deliveries never say "entries": no parse for them here.
     if !body.windows(9).any(|w| w == b"\"entries\"") {
-        return Delivery::Single(body);
+        return Body::Single(body);
     }
     match serde_json::from_slice::<Envelope<'_>>(body) {
         Ok(env)
@@ -75,7 +74,7 @@ pub fn delivery(body: &[u8]) -> Delivery<'_> {
                 && env.specversion.is_none()
                 && env.event_type.is_none() =>
         {
-            Delivery::Bulk(
+            Body::Bulk(
                 env.entries
                     .into_iter()
                     .map(|e| Entry {
@@ -85,7 +84,7 @@ pub fn delivery(body: &[u8]) -> Delivery<'_> {
                     .collect(),
             )
         }
-        _ => Delivery::Single(body),
+        _ => Body::Single(body),
     }
 }
 
@@ -112,25 +111,6 @@ impl Statuses {
     /// An empty answer.
     pub fn new() -> Statuses {
         Statuses::default()
-    }
-
-    /// The answers to a batch whose recordable entries were written by one statement:
-    /// `decided` gives each entry's id and its own answer, or `None` for an entry the statement
-    /// wrote (SUCCESS when `written`, else RETRY: a statement is all or nothing).
-    pub fn settled<'e>(
-        decided: impl IntoIterator<Item = (&'e str, Option<Decision>)>,
-        written: bool,
-    ) -> Statuses {
-        let batch = if written {
-            Decision::Success
-        } else {
-            Decision::Retry
-        };
-        let mut statuses = Statuses::new();
-        for (id, decision) in decided {
-            statuses.push(id, decision.unwrap_or(batch));
-        }
-        statuses
     }
 
     /// Whether an earlier entry was answered RETRY: the caller answers RETRY for this one too
@@ -193,7 +173,7 @@ mod tests {
             {"entryId": "0", "event": ce, "contentType": "application/cloudevents+json", "metadata": {}},
             {"entryId": "1", "event": {"not": "an event"}},
         ]));
-        let Delivery::Bulk(entries) = delivery(&body) else {
+        let Body::Bulk(entries) = super::body(&body) else {
             panic!("not bulk")
         };
         assert_eq!(entries.len(), 2);
@@ -216,7 +196,7 @@ mod tests {
             br#"{"type":"com.dapr.event.sent.bulk","entries":[{"event":{}}]}"#, // no entryId
             br#"{"entries":[{"entryId":"0","event":{}}]}"#,                     // not Dapr's type
         ] {
-            assert_eq!(delivery(body), Delivery::Single(body), "{body:?}");
+            assert_eq!(super::body(body), Body::Single(body), "{body:?}");
         }
     }
 
@@ -250,20 +230,5 @@ mod tests {
             json!({"entryId": "1", "status": "DROP"})
         );
         assert_eq!(reply["statuses"].as_array().unwrap().len(), 6);
-    }
-
-    #[test]
-    fn a_batch_statement_settles_its_entries_all_or_nothing() {
-        let decided = [("0", None), ("1", Some(Decision::Drop)), ("2", None)];
-        let ok: Vec<_> = Statuses::settled(decided, true)
-            .decisions()
-            .map(|(_, d)| d)
-            .collect();
-        assert_eq!(ok, [Decision::Success, Decision::Drop, Decision::Success]);
-        let failed: Vec<_> = Statuses::settled(decided, false)
-            .decisions()
-            .map(|(_, d)| d)
-            .collect();
-        assert_eq!(failed, [Decision::Retry, Decision::Drop, Decision::Retry]);
     }
 }
