@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Builds Dapr's `daprd` sidecar (only the components this project uses, see cmd/daprd/components.go)
 # and the Dapr Scheduler (the Jobs API's back end) from the Go module github.com/dapr/dapr, through
-# the Go module proxy, into ~/.cache/todo-events/bin/.
+# the Go module proxy, into ~/.cache/todo-events/bin/. On request also the rest of Dapr's
+# Kubernetes control plane: sentry (mTLS certificates), operator (serves Components,
+# Subscriptions, ... to the sidecars) and injector (adds daprd to annotated pods); the one-node
+# cluster of tools/k8s runs them as pods (docs/k8s.md). `./dev up` needs only daprd and scheduler.
 #
 # daprd is built with its workflow engine compiled out (README.md, "Workflows compiled out"): the
 # proxy refuses github.com/dapr/durabletask-go, so `go build -overlay` swaps the Dapr files that
 # import it for the stubs in overlay/ and for copies patched with workflow-out.patch. The overlay
 # is generated on every daprd build in ~/.cache/todo-events/dapr-overlay/ (overlay.json there).
 #
-# Usage: tools/dapr/build.sh [daprd] [scheduler]     (no argument: both)
+# Usage: tools/dapr/build.sh [daprd] [scheduler] [sentry] [operator] [injector]
+#        (no argument: daprd and scheduler, what the dev stack runs; `control-plane` = the other three)
 #
 # Idempotent: a binary is rebuilt only when it is missing or its stamp file does not match the Dapr
 # version + the Go version + a hash of this directory's sources. The build log goes to
@@ -32,15 +36,19 @@ die() {
     exit 1
 }
 
+ALL_TARGETS=(daprd scheduler sentry operator injector)
 if [ "$#" -eq 0 ]; then
     set -- daprd scheduler
 fi
+targets=()
 for t in "$@"; do
     case "$t" in
-    daprd | scheduler) ;;
-    *) die "unknown target '$t' (expected daprd and/or scheduler)" ;;
+    daprd | scheduler | sentry | operator | injector) targets+=("$t") ;;
+    control-plane) targets+=(sentry operator injector) ;;
+    *) die "unknown target '$t' (expected some of: ${ALL_TARGETS[*]} control-plane)" ;;
     esac
 done
+set -- "${targets[@]}"
 
 command -v go >/dev/null || die "go not found on PATH (Dapr $DAPR_VERSION needs Go >= 1.26.6)"
 GO_VERSION="$(go env GOVERSION)"
@@ -129,6 +137,7 @@ make_overlay() {
 
 todo=()
 for t in "$@"; do
+    [[ " ${todo[*]} " == *" $t "* ]] && continue # named twice
     if [ -x "$BIN/$t" ] && [ "$(cat "$BIN/.$t.stamp" 2>/dev/null)" = "$STAMP_LINE" ]; then
         echo "dapr build: $BIN/$t is up to date ($STAMP_LINE)"
     else
@@ -138,7 +147,11 @@ done
 [ "${#todo[@]}" -eq 0 ] && exit 0
 
 mkdir -p "$BIN" "$LOGS"
-trap 'rm -f "$BIN/.daprd.tmp" "$BIN/.scheduler.tmp"' EXIT # a build cut short leaves nothing
+cleanup() {
+    local t
+    for t in "${ALL_TARGETS[@]}"; do rm -f "$BIN/.$t.tmp"; done # a build cut short leaves nothing
+}
+trap cleanup EXIT
 : >"$LOG"
 LDFLAGS="-s -w"
 LDFLAGS+=" -X github.com/dapr/dapr/pkg/buildinfo.version=$DAPR_VERSION"

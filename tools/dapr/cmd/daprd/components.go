@@ -21,9 +21,11 @@ import (
 	"github.com/dapr/components-contrib/bindings/cron"
 	bindingspg "github.com/dapr/components-contrib/bindings/postgres"
 	"github.com/dapr/components-contrib/bindings/smtp"
+	nrkubernetes "github.com/dapr/components-contrib/nameresolution/kubernetes"
 	"github.com/dapr/components-contrib/nameresolution/mdns"
 	pubsubinmemory "github.com/dapr/components-contrib/pubsub/in-memory"
 	"github.com/dapr/components-contrib/pubsub/kafka"
+	sskubernetes "github.com/dapr/components-contrib/secretstores/kubernetes"
 	"github.com/dapr/components-contrib/secretstores/local/env"
 	"github.com/dapr/components-contrib/secretstores/local/file"
 	stateinmemory "github.com/dapr/components-contrib/state/in-memory"
@@ -69,8 +71,16 @@ func init() {
 	// secretstores_local_env.go and secretstores_local_file.go: secretstores.local.env / .file
 	secretstoresLoader.DefaultRegistry.RegisterComponent(env.NewEnvSecretStore, "local.env")
 	secretstoresLoader.DefaultRegistry.RegisterComponent(file.NewLocalSecretStore, "local.file")
+	// secretstores_kubernetes.go: secretstores.kubernetes. In Kubernetes mode daprd preloads a
+	// store named "kubernetes" of this type (pkg/runtime/runtime.go); the Components' secretKeyRefs
+	// (contracts/dapr-components/local, cloud) are resolved through it. Without the registration
+	// daprd in a pod fails to load the built-in store and every secretKeyRef.
+	secretstoresLoader.DefaultRegistry.RegisterComponent(sskubernetes.NewKubernetesSecretStore, "kubernetes")
 
 	// nameresolution_mdns.go: self-hosted daprd's default name resolver. Without it daprd logs an
 	// error at start-up and service invocation between app-ids cannot resolve anything.
 	nrLoader.DefaultRegistry.RegisterComponent(mdns.NewResolver, "mdns")
+	// nameresolution_kubernetes.go: daprd's default resolver in Kubernetes mode (app-id ->
+	// <app-id>-dapr.<namespace>.svc.cluster.local, the Service the injector's operator makes).
+	nrLoader.DefaultRegistry.RegisterComponent(nrkubernetes.NewResolver, "kubernetes")
 }
