@@ -10,7 +10,9 @@
 #   kafka.sh produce TOPIC [ARGS...]  console producer, one message per stdin line
 #   kafka.sh consume TOPIC [MAX] [ARGS...]  console consumer from the beginning
 #
-# Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_HEAP_OPTS (-Xmx512m -Xms128m),
+# Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_HOST (127.0.0.1: the address
+# the broker listens on and advertises; tests/cluster gives the node's bridge address, which pods
+# reach), KAFKA_HEAP_OPTS (-Xmx512m -Xms128m),
 # KAFKA_PID (wait: fail at once if this process dies), KAFKA_CONSUME_TIMEOUT_MS (consume with MAX:
 # 10000), TODO_EVENTS_CACHE (~/.cache/todo-events), JAVA / JAVAC (java / javac).
 # Typical use:  kafka.sh start "$dir" "$log" >>"$log.out" 2>&1 & pid=$!; KAFKA_PID=$pid kafka.sh wait
@@ -22,7 +24,8 @@ JAVAC="${JAVAC:-javac}"
 CACHE="${TODO_EVENTS_CACHE:-$HOME/.cache/todo-events}"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
-BOOTSTRAP="127.0.0.1:${KAFKA_PORT}"
+KAFKA_HOST="${KAFKA_HOST:-127.0.0.1}"
+BOOTSTRAP="${KAFKA_HOST}:${KAFKA_PORT}"
 VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HERE/pom.xml")"
 HOME_DIR="$CACHE/kafka/$VERSION"
 LIBS="$HOME_DIR/libs"
@@ -101,9 +104,9 @@ write_server_properties() {
 # Written by tools/kafka/kafka.sh start on every start; edits are lost.
 process.roles=broker,controller
 node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:${KAFKA_CONTROLLER_PORT}
-listeners=PLAINTEXT://127.0.0.1:${KAFKA_PORT},CONTROLLER://127.0.0.1:${KAFKA_CONTROLLER_PORT}
-advertised.listeners=PLAINTEXT://127.0.0.1:${KAFKA_PORT},CONTROLLER://127.0.0.1:${KAFKA_CONTROLLER_PORT}
+controller.quorum.bootstrap.servers=${KAFKA_HOST}:${KAFKA_CONTROLLER_PORT}
+listeners=PLAINTEXT://${KAFKA_HOST}:${KAFKA_PORT},CONTROLLER://${KAFKA_HOST}:${KAFKA_CONTROLLER_PORT}
+advertised.listeners=PLAINTEXT://${KAFKA_HOST}:${KAFKA_PORT},CONTROLLER://${KAFKA_HOST}:${KAFKA_CONTROLLER_PORT}
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
