@@ -263,7 +263,7 @@ iptables_down() {
     local table chain
     for table in filter nat mangle raw; do
         # rules that jump to our chains, then the chains
-        iptables -t "$table" -S 2>/dev/null | grep -E '^-A .* -j (KUBE-|CNI-)' | sed 's/^-A/-D/' |
+        { iptables -t "$table" -S 2>/dev/null || true; } | { grep -E '^-A .* -j (KUBE-|CNI-)' || true; } | sed 's/^-A/-D/' |
             while read -r rule; do eval "iptables -t $table $rule" 2>/dev/null || true; done
         for chain in $(iptables -t "$table" -S 2>/dev/null | awk '/^-N (KUBE-|CNI-)/{print $2}'); do
             iptables -t "$table" -F "$chain" 2>/dev/null || true
@@ -279,7 +279,7 @@ ip6tables_down() {
     local table chain
     command -v ip6tables >/dev/null || return 0
     for table in filter nat mangle raw; do
-        ip6tables -t "$table" -S 2>/dev/null | grep -E '^-A .* -j (KUBE-|CNI-)' | sed 's/^-A/-D/' |
+        { ip6tables -t "$table" -S 2>/dev/null || true; } | { grep -E '^-A .* -j (KUBE-|CNI-)' || true; } | sed 's/^-A/-D/' |
             while read -r rule; do eval "ip6tables -t $table $rule" 2>/dev/null || true; done
         for chain in $(ip6tables -t "$table" -S 2>/dev/null | awk '/^-N (KUBE-|CNI-)/{print $2}'); do
             ip6tables -t "$table" -F "$chain" 2>/dev/null || true
@@ -341,6 +341,7 @@ leftovers() {
     while read -r p; do [ -n "$p" ] && left+=("route $p"); done < <(ip route show | grep -E "(^| )(${POD_CIDR//./\\.}|${SERVICE_CIDR//./\\.}|10\.244\.0\.0/24)( |$)")
     while read -r p; do [ -n "$p" ] && left+=("iptables: $p"); done < <(
         for t in filter nat mangle raw; do iptables -t "$t" -S 2>/dev/null | grep -E 'KUBE-|CNI-' | sed "s/^/$t /"; done)
+    while read -r p; do [ -n "$p" ] && left+=("cgroup $p"); done < <(find /sys/fs/cgroup -mindepth 2 -maxdepth 3 -type d -name 'kubepods*' 2>/dev/null)
     if [ "${#left[@]}" -gt 0 ]; then
         say "LEFT BEHIND:"
         printf '  %s\n' "${left[@]}"
@@ -685,7 +686,8 @@ EOF
     wait_ready kube-scheduler "/healthz" '^ok$' -k "https://127.0.0.1:$SCHEDULER_PORT/healthz"
 
     say "installing the CRDs of $CRDS"
-    kubectl apply --server-side --field-manager=todo-events-k8s -f "$CRDS" >/dev/null
+    # --force-conflicts: Dapr's operator takes over the Subscription CRD's conversion webhook settings
+    kubectl apply --server-side --force-conflicts --field-manager=todo-events-k8s -f "$CRDS" >/dev/null
     kubectl wait --for=condition=Established --timeout=60s -f "$CRDS" >/dev/null
     for p in $NODE_NAMESPACES; do
         kubectl create namespace "$p" --dry-run=client -o yaml |
@@ -750,6 +752,8 @@ node_down() {
         done
     fi
     for ((i = ${#PARTS[@]} - 1; i >= 0; i--)); do stop "${PARTS[$i]}"; done
+    # Each step below is best effort (what it cannot remove, leftovers names).
+    set +e
     pods_processes_down
     for i in $(our_shims); do kill -KILL "$i" 2>/dev/null || true; done
     sleep 0.5
@@ -762,9 +766,10 @@ node_down() {
     rm -rf /run/containerd/s /run/containerd/spin /run/containerd/runc/k8s.io 2>/dev/null || true
     rmdir /run/containerd/runc /run/containerd 2>/dev/null || true
     restore_sysctls
+    set -e
     if leftovers; then
         rm -f "$RUN/veths.before"
-        say "down in $((SECONDS - t0)) s; nothing left behind (processes, mounts, network namespaces, veths, bridges, routes, iptables rules)"
+        say "down in $((SECONDS - t0)) s; nothing left behind (processes, mounts, network namespaces, veths, bridges, routes, iptables rules, cgroups)"
     else
         return 1
     fi
