@@ -84,7 +84,9 @@ load_settings() {
         # shellcheck disable=SC1090
         . "$SETTINGS"
     fi
-    REGISTRY="127.0.0.1:$REGISTRY_PORT"
+    # On the node's address: pods reach it (spintainer pods pull the app themselves), containerd too
+    # (plain HTTP: certs.d/<registry>/hosts.toml), nothing outside the machine does.
+    REGISTRY="$NODE_IP:$REGISTRY_PORT"
 }
 
 save_settings() {
@@ -403,7 +405,40 @@ node_images() {
         static_rootfs "$dir" "$DAPR_BIN/$b"
         push_image "$REGISTRY/dapr/$b:$DAPR_VERSION" "$dir" "/$b" 65532:65532
     done
+    spintainer_image "$dir"
     rm -rf "$dir"
+}
+
+# spin-operator's other executor (SpinAppExecutor deploymentConfig.spinImage): Spin in an ordinary
+# Linux container, `spin up -f <the app's image>`. SpinKube's image runs `spin`; this one runs it
+# with --insecure (Spin's plain-HTTP switch for registries), since the node's registry is plain HTTP:
+# `spin <command> --insecure <the operator's arguments>`. Spin 4.0.2, the CLI of ../shared/bin
+# (unpacked by tools/devstack/setup.sh), with its shared libraries, busybox-static for /bin/sh.
+SPIN_VERSION=4.0.2
+spintainer_image() { # $1 scratch folder
+    local dir="$1" lib
+    [ -x "$BIN/spin" ] || die "no $BIN/spin (tools/devstack/setup.sh unpacks Spin $SPIN_VERSION from ../shared/bin)"
+    "$BIN/spin" --version | grep -q "^spin $SPIN_VERSION " || die "$BIN/spin is not Spin $SPIN_VERSION"
+    [ -x /bin/busybox ] || die "no /bin/busybox (Debian's busybox-static: tools/k8s/build.sh node)"
+    static_rootfs "$dir" /bin/busybox
+    mkdir -p "$dir/usr/local/bin" "$dir/bin" "$dir/root"
+    chmod 0700 "$dir/root"
+    mv "$dir/busybox" "$dir/bin/busybox"
+    ln -s busybox "$dir/bin/sh"
+    install -m 0755 "$BIN/spin" "$dir/usr/local/bin/spin"
+    for lib in $(ldd "$BIN/spin" | grep -o '/[^ ]*' | sort -u); do
+        mkdir -p "$dir$(dirname "$lib")"
+        cp -L "$lib" "$dir$lib"
+    done
+    cat >"$dir/usr/local/bin/spintainer" <<'EOF'
+#!/bin/sh
+# spintainer: spin <command> --insecure <arguments> (the node's registry is plain HTTP)
+cmd="$1"
+shift
+exec /usr/local/bin/spin "$cmd" --insecure "$@"
+EOF
+    chmod 0755 "$dir/usr/local/bin/spintainer"
+    push_image "$REGISTRY/spintainer:$SPIN_VERSION" "$dir" /usr/local/bin/spintainer ""
 }
 
 # --- parts -------------------------------------------------------------------------------------
@@ -425,6 +460,8 @@ state = "$RUN/containerd/state"
   address = ""
 [plugins."io.containerd.cri.v1.images".pinned_images]
   sandbox = "$REGISTRY/pause:$PAUSE_VERSION"
+[plugins."io.containerd.cri.v1.images".registry]
+  config_path = "$RUN/containerd/certs.d"
 [plugins."io.containerd.cri.v1.runtime"]
   # This machine lacks CAP_SYS_RESOURCE: nobody may lower oom_score_adj (../shared/DESIGN.md, 8)
   restrict_oom_score_adj = true
@@ -442,6 +479,16 @@ state = "$RUN/containerd/state"
 [plugins."io.containerd.grpc.v1.cri"]
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
+EOF
+}
+
+# The node's registry speaks plain HTTP (Debian's docker-registry, on the bridge address only).
+registry_hosts() {
+    mkdir -p "$RUN/containerd/certs.d/$REGISTRY"
+    cat >"$RUN/containerd/certs.d/$REGISTRY/hosts.toml" <<EOF
+server = "http://$REGISTRY"
+[host."http://$REGISTRY"]
+  capabilities = ["pull", "resolve"]
 EOF
 }
 
@@ -476,6 +523,9 @@ tlsCertFile: $PKI/kubelet-serving.crt
 tlsPrivateKeyFile: $PKI/kubelet-serving.key
 rotateCertificates: false
 serializeImagePulls: false
+# containerd-shim-spin compiles every component of an app at a pod's first start: pods started
+# together on 2 shared cores take longer than the default 2 minutes
+runtimeRequestTimeout: 10m
 failSwapOn: false
 # a shared machine: evict only when it is really short
 evictionHard:
@@ -546,13 +596,43 @@ dapr_up() {
     chart="$(cd "$ROOT/tools/dapr" && go list -mod=readonly -m -f '{{.Dir}}' github.com/dapr/dapr)/charts/dapr"
     [ -f "$chart/Chart.yaml" ] || die "no Dapr chart at $chart (github.com/dapr/dapr's module zip, charts/dapr)"
     say "installing Dapr $DAPR_VERSION's control plane from its chart ($chart) into $DAPR_NAMESPACE"
+    # The Scheduler's three embedded etcd members each claim a volume (the chart's
+    # volumeClaimTemplates). No storage provisioner runs here (Minikube has a hostPath one), so the
+    # node offers one hostPath PersistentVolume per member, bound to its claim by name: a member
+    # keeps its data across pod restarts and `down`/`up`. (With the chart's inMemoryStorage a
+    # member whose pod restarts comes back empty and never rejoins: "member ... has already been
+    # bootstrapped".)
+    local i
+    kubectl create namespace "$DAPR_NAMESPACE" --dry-run=client -o yaml |
+        kubectl apply --server-side --field-manager=todo-events-k8s -f - >/dev/null
+    for i in 0 1 2; do
+        mkdir -p "$RUN/pv/dapr-scheduler-$i"
+        chown 65532:65532 "$RUN/pv/dapr-scheduler-$i" # the Scheduler's user
+        chmod 0700 "$RUN/pv/dapr-scheduler-$i"
+        kubectl apply --server-side --field-manager=todo-events-k8s -f - >/dev/null <<EOF
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: dapr-scheduler-data-$i
+spec:
+  capacity:
+    storage: 16Gi
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  hostPath:
+    path: $RUN/pv/dapr-scheduler-$i
+    type: Directory
+  claimRef:
+    namespace: $DAPR_NAMESPACE
+    name: dapr-scheduler-data-dir-dapr-scheduler-server-$i
+EOF
+    done
     # The chart's templates are Dapr's own; values: the images of the local registry, no placement
-    # (actors are not used), the Scheduler's etcd in memory (no storage provisioner on this node).
+    # (actors are not used).
     "$BIN/helm" --kubeconfig "$KUBECONFIG_FILE" upgrade --install dapr "$chart" \
         --namespace "$DAPR_NAMESPACE" --create-namespace \
         --set global.registry="$REGISTRY/dapr" --set global.tag="$DAPR_VERSION" \
         --set global.actors.enabled=false \
-        --set dapr_scheduler.cluster.inMemoryStorage=true \
         --wait --timeout "${READY_TIMEOUT}s" >>"$LOGS/helm.log" 2>&1 || {
         kubectl -n "$DAPR_NAMESPACE" get pods -o wide >&2 || true
         die "helm install of Dapr failed; the end of $LOGS/helm.log:"$'\n'"$(tail -n 20 "$LOGS/helm.log")"
@@ -630,6 +710,7 @@ EOF
     node_images
 
     containerd_config
+    registry_hosts
     PATH="$BIN:$PATH" start containerd --config "$RUN/containerd/config.toml"
     local i
     for i in $(seq 100); do
