@@ -628,11 +628,15 @@ spec:
 EOF
     done
     # The chart's templates are Dapr's own; values: the images of the local registry, no placement
-    # (actors are not used).
+    # (actors are not used), and the sidecar injector's webhook failing closed: with the chart's
+    # `Ignore`, a pod created while the injector is slow (10 s timeout; seen on these 2 cores while
+    # new pods compile their components) runs without its daprd, silently; with `Fail` the
+    # ReplicaSet controller creates it again.
     "$BIN/helm" --kubeconfig "$KUBECONFIG_FILE" upgrade --install dapr "$chart" \
         --namespace "$DAPR_NAMESPACE" --create-namespace \
         --set global.registry="$REGISTRY/dapr" --set global.tag="$DAPR_VERSION" \
         --set global.actors.enabled=false \
+        --set dapr_sidecar_injector.webhookFailurePolicy=Fail \
         --wait --timeout "${READY_TIMEOUT}s" >>"$LOGS/helm.log" 2>&1 || {
         kubectl -n "$DAPR_NAMESPACE" get pods -o wide >&2 || true
         die "helm install of Dapr failed; the end of $LOGS/helm.log:"$'\n'"$(tail -n 20 "$LOGS/helm.log")"
