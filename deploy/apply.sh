@@ -16,7 +16,9 @@
 #
 # Usage: deploy/apply.sh local|cloud [--no-wait] [--timeout SECONDS]
 #   --no-wait   skip steps 3 and 5 (a control plane without nodes, e.g. tools/k8s, runs no pod)
-# Environment: KUBECTL (kubectl), KUBECONFIG as usual.
+# Environment: KUBECTL (kubectl), KUBECONFIG as usual; TODO_OVERLAY: a folder with an overlay of
+# your own derived from the profile's (e.g. the local one without its PostgreSQL: tests/cluster
+# makes one), applied instead of deploy/overlays/<profile> (the Secrets checked are the profile's).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -51,7 +53,8 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-OVERLAY="$HERE/overlays/$PROFILE"
+OVERLAY="${TODO_OVERLAY:-$HERE/overlays/$PROFILE}"
+[ -f "$OVERLAY/kustomization.yaml" ] || die "no kustomization.yaml in $OVERLAY"
 command -v "$KUBECTL" >/dev/null || die "kubectl not found (set KUBECTL)"
 k() { "$KUBECTL" "$@"; }
 apply() { k apply -k "$OVERLAY" --server-side --validate=strict "$@"; }
@@ -111,7 +114,7 @@ if [ "$WAIT" = 1 ]; then
 fi
 
 # 4. everything
-say "applying deploy/overlays/$PROFILE"
+say "applying ${TODO_OVERLAY:-deploy/overlays/$PROFILE}"
 apply
 
 # 5. rolled out

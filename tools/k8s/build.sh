@@ -18,7 +18,28 @@
 # ~/.cache/todo-events/src/ (never into the repository) and built there with its own go.mod.
 #
 # Usage: tools/k8s/build.sh [etcd] [kube-apiserver] [kube-controller-manager] [kubectl] [spin-operator]
-#        (no argument: all five)
+#        (no argument: all five: the control plane of tests/deploy and `cluster.sh up`)
+#        tools/k8s/build.sh node    a node's parts too (`cluster.sh up --node`, tests/cluster); one
+#        by one: kubelet kube-scheduler kube-proxy containerd ctr containerd-shim-runc-v2 runc coredns
+#        crane helm pause containerd-shim-spin-v2
+#
+# The node (docs/k8s.md, "A node"):
+#   kubelet, kube-scheduler, kube-proxy   this directory's module, stamped like the control plane
+#   containerd, ctr, containerd-shim-runc-v2   `go install github.com/containerd/containerd/v2/cmd/...@v2.4.2`
+#                            (CGO off, -tags no_btrfs), the module's own go.mod and go.sum
+#   runc                     `go install github.com/opencontainers/runc@v1.5.3` (CGO, -tags seccomp:
+#                            Debian's libseccomp-dev)
+#   coredns                  `go install github.com/coredns/coredns@v1.15.0`
+#   crane                    `go install github.com/google/go-containerregistry/cmd/crane@v0.22.1`
+#                            (builds the images: crane append of rootfs tarballs, no Docker engine)
+#   helm                     `go install helm.sh/helm/v3/cmd/helm@v3.22.1` (installs Dapr's own chart)
+#   pause                    build/pause/linux/pause.c of the kubernetes module, `cc -static` (the
+#                            Makefile's flags); the pod sandbox image is made of it at `cluster.sh up --node`
+#   containerd-shim-spin-v2  SpinKube's shim v0.24.0, unpacked from ../shared/bin (sha256 checked):
+#                            it cannot be built from the registries here (../shared/bin/README.md)
+# and Debian's iptables, containernetworking-plugins (CNI: bridge, host-local, portmap, loopback),
+# docker-registry (the node's local registry), libseccomp-dev (runc), busybox-static (a shell for
+# the images that need one), installed with apt-get when missing.
 #
 # Idempotent: a binary is rebuilt only when it is missing or its stamp file (bin/.<name>.stamp)
 # does not match the versions + the Go version + a hash of this directory's go.mod, go.sum and
@@ -32,7 +53,18 @@ K8S_DATE=2026-10-27T12:01:04Z # k8s.io/kubernetes@v1.37.2's release time, from t
 ETCD_VERSION=3.7.0
 SPIN_OPERATOR_VERSION=0.6.1
 SPIN_OPERATOR_COMMIT=96c9d1d1d69c2c04e005375c44f323fb10e31002 # tag v0.6.1 (shared/vendor/README.md)
-ALL_TARGETS=(etcd kube-apiserver kube-controller-manager kubectl spin-operator)
+CONTROL_TARGETS=(etcd kube-apiserver kube-controller-manager kubectl spin-operator)
+NODE_TARGETS=(kubelet kube-scheduler kube-proxy containerd ctr containerd-shim-runc-v2 runc coredns crane helm
+    pause containerd-shim-spin-v2)
+ALL_TARGETS=("${CONTROL_TARGETS[@]}" "${NODE_TARGETS[@]}")
+CONTAINERD_VERSION=2.4.2
+RUNC_VERSION=1.5.3
+COREDNS_VERSION=1.15.0
+CRANE_VERSION=0.22.1
+HELM_VERSION=3.22.1
+PAUSE_VERSION=3.10.2 # build/pause/Makefile's TAG in kubernetes v1.37.2
+SHIM_SPIN_VERSION=0.24.0
+SHIM_SPIN_SHA256=c294d3abd41ae105c884aa4a757d2d988bad8f51e9fbc40dbb9c399593d65564 # ../shared/bin/README.md
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -50,14 +82,23 @@ die() {
 }
 
 if [ "$#" -eq 0 ]; then
-    set -- "${ALL_TARGETS[@]}"
+    set -- "${CONTROL_TARGETS[@]}"
 fi
+targets=()
 for t in "$@"; do
-    case " ${ALL_TARGETS[*]} " in
-    *" $t "*) ;;
-    *) die "unknown target '$t' (expected some of: ${ALL_TARGETS[*]})" ;;
-    esac
+    if [ "$t" = node ]; then
+        targets+=("${NODE_TARGETS[@]}")
+    elif [[ " ${ALL_TARGETS[*]} " == *" $t "* ]]; then
+        targets+=("$t")
+    else
+        die "unknown target '$t' (expected some of: ${ALL_TARGETS[*]}, or node)"
+    fi
 done
+set -- "${targets[@]}"
+# A run that builds only node parts logs apart, so it never truncates the control plane's log.
+node_only=1
+for t in "$@"; do [[ " ${NODE_TARGETS[*]} " == *" $t "* ]] || node_only=0; done
+[ "$node_only" = 1 ] && LOG="$LOGS/k8s-node-build.log"
 
 command -v go >/dev/null || die "go not found on PATH (Kubernetes $K8S_VERSION needs Go >= 1.26)"
 GO_VERSION="$(go env GOVERSION)"
@@ -79,12 +120,20 @@ stamp_line() {
         [ -f "$SPIN_OPERATOR_TARBALL" ] || die "no $SPIN_OPERATOR_TARBALL (spin-operator's source)"
         echo "spin-operator=$SPIN_OPERATOR_VERSION tarball=$(sha256sum "$SPIN_OPERATOR_TARBALL" | cut -d' ' -f1) go=$GO_VERSION src=$SRC_HASH"
         ;;
+    containerd | ctr | containerd-shim-runc-v2) echo "containerd=$CONTAINERD_VERSION go=$GO_VERSION src=$SRC_HASH" ;;
+    runc) echo "runc=$RUNC_VERSION go=$GO_VERSION src=$SRC_HASH" ;;
+    coredns) echo "coredns=$COREDNS_VERSION go=$GO_VERSION src=$SRC_HASH" ;;
+    crane) echo "crane=$CRANE_VERSION go=$GO_VERSION src=$SRC_HASH" ;;
+    helm) echo "helm=$HELM_VERSION go=$GO_VERSION src=$SRC_HASH" ;;
+    pause) echo "pause=$PAUSE_VERSION kubernetes=$K8S_VERSION cc=$(cc --version 2>/dev/null | head -n1) src=$SRC_HASH" ;;
+    containerd-shim-spin-v2) echo "containerd-shim-spin=$SHIM_SPIN_VERSION sha256=$SHIM_SPIN_SHA256" ;;
     *) echo "kubernetes=$K8S_VERSION go=$GO_VERSION src=$SRC_HASH" ;;
     esac
 }
 
 todo=()
 for t in "$@"; do
+    [[ " ${todo[*]} " == *" $t "* ]] && continue # named twice
     if [ -x "$BIN/$t" ] && [ "$(cat "$BIN/.$t.stamp" 2>/dev/null)" = "$(stamp_line "$t")" ]; then
         echo "k8s build: $BIN/$t is up to date ($(stamp_line "$t"))"
     else
@@ -94,9 +143,9 @@ done
 [ "${#todo[@]}" -eq 0 ] && exit 0
 
 mkdir -p "$BIN" "$LOGS" "$SRC"
-cleanup() {
+cleanup() { # a build cut short leaves nothing (only this run's targets: another run may be building others)
     local t
-    for t in "${ALL_TARGETS[@]}"; do rm -f "$BIN/.$t.tmp"; done # a build cut short leaves nothing
+    for t in "${todo[@]}"; do rm -rf "$BIN/.$t.tmp" "$BIN/.$t.gobin"; done
 }
 trap cleanup EXIT
 : >"$LOG"
@@ -148,6 +197,71 @@ package_of() {
     esac
 }
 
+# Debian packages of a node, installed when missing (as tools/devstack/setup.sh installs its own).
+apt_install() {
+    local missing=() pkg
+    for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    echo "k8s build: apt-get install ${missing[*]}"
+    if [ ! -f "$CACHE/.apt-updated" ]; then apt-get update -qq && touch "$CACHE/.apt-updated"; fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$LOGS/apt.log" 2>&1 ||
+        die "apt-get install ${missing[*]} failed; see $LOGS/apt.log"
+}
+
+# `go install <package>@<version>` into $BIN/<target>: the module's own go.mod and go.sum (checked
+# against the checksum database), none of ours. $1 target, $2 package@version, $3 CGO_ENABLED,
+# $4 build tags, $5 -ldflags.
+go_install() {
+    local t="$1" pkgver="$2" cgo="$3" tags="$4" ldflags="$5" gobin="$BIN/.$1.gobin"
+    rm -rf "$gobin" && mkdir -p "$gobin"
+    (cd "$SRC" && GOBIN="$gobin" CGO_ENABLED="$cgo" GOFLAGS= go install -trimpath -buildvcs=false -v \
+        ${tags:+-tags "$tags"} -ldflags "$ldflags" "$pkgver") >>"$LOG" 2>&1 || fail "$t"
+    mv -f "$gobin/$(basename "${pkgver%@*}")" "$BIN/.$t.tmp"
+    rm -rf "$gobin"
+}
+
+build_node_part() { # $1: target
+    local t="$1" k8s_dir xz
+    case "$t" in
+    kubelet | kube-scheduler | kube-proxy) return 1 ;; # this module, as the control plane
+    containerd | ctr | containerd-shim-runc-v2)
+        go_install "$t" "github.com/containerd/containerd/v2/cmd/$t@v$CONTAINERD_VERSION" 0 no_btrfs \
+            "-s -w -X github.com/containerd/containerd/v2/version.Version=v$CONTAINERD_VERSION -X github.com/containerd/containerd/v2/version.Package=github.com/containerd/containerd/v2"
+        ;;
+    runc)
+        apt_install libseccomp-dev
+        go_install runc "github.com/opencontainers/runc@v$RUNC_VERSION" 1 seccomp "-s -w -X main.version=$RUNC_VERSION"
+        ;;
+    coredns) go_install coredns "github.com/coredns/coredns@v$COREDNS_VERSION" 0 "" "-s -w" ;;
+    crane) go_install crane "github.com/google/go-containerregistry/cmd/crane@v$CRANE_VERSION" 0 "" \
+        "-s -w -X github.com/google/go-containerregistry/cmd/crane/cmd.Version=v$CRANE_VERSION" ;;
+    helm) go_install helm "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION" 0 "" \
+        "-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=archive" ;;
+    pause)
+        command -v cc >/dev/null || die "no C compiler (cc) for the pause program"
+        (cd "$HERE" && go mod download k8s.io/kubernetes) >>"$LOG" 2>&1 || fail "$t"
+        k8s_dir="$(cd "$HERE" && go list -mod=readonly -m -f '{{.Dir}}' k8s.io/kubernetes)"
+        # build/pause/Makefile: CFLAGS = -Os -Wall -Werror -static -DVERSION=v$(TAG)-$(REV); REV is
+        # a git describe, and a module zip has no git: the Kubernetes version stands for it.
+        cc -Os -Wall -Werror -static -DVERSION="v$PAUSE_VERSION-v$K8S_VERSION" \
+            -o "$BIN/.$t.tmp" "$k8s_dir/build/pause/linux/pause.c" >>"$LOG" 2>&1 || fail "$t"
+        strip "$BIN/.$t.tmp"
+        ;;
+    containerd-shim-spin-v2)
+        xz="$SHARED/bin/containerd-shim-spin-v2-$SHIM_SPIN_VERSION-x86_64-linux.xz"
+        [ -f "$xz" ] || die "no $xz (SpinKube's shim, built for these machines: ../shared/bin/README.md)"
+        xz -dc "$xz" >"$BIN/.$t.tmp" || die "cannot unpack $xz"
+        [ "$(sha256sum "$BIN/.$t.tmp" | cut -d' ' -f1)" = "$SHIM_SPIN_SHA256" ] ||
+            die "$xz does not unpack to containerd-shim-spin $SHIM_SPIN_VERSION (sha256 differs from ../shared/bin/README.md)"
+        chmod +x "$BIN/.$t.tmp"
+        ;;
+    *) return 1 ;;
+    esac
+}
+if [ "$node_only" = 1 ]; then
+    apt_install iptables containernetworking-plugins docker-registry busybox-static
+fi
+
 build_flags=(-mod=readonly -trimpath -buildvcs=false)
 total_start=$SECONDS
 for t in "${todo[@]}"; do
@@ -156,6 +270,9 @@ for t in "${todo[@]}"; do
     echo "=== $(date -u +%FT%TZ) building $t ($stamp)" >>"$LOG"
     start=$SECONDS
     case "$t" in
+    containerd | ctr | containerd-shim-runc-v2 | runc | coredns | crane | helm | pause | containerd-shim-spin-v2)
+        build_node_part "$t"
+        ;;
     spin-operator)
         dir="$SRC/spin-operator-v$SPIN_OPERATOR_VERSION"
         rm -rf "$dir"
@@ -184,5 +301,9 @@ for t in "${todo[@]}"; do
     echo "$((SECONDS - start))" >"$LOGS/k8s-build-time-$t.txt"
     echo "k8s build: $t built in $((SECONDS - start)) s"
 done
-echo "$((SECONDS - total_start))" >"$LOGS/k8s-build-time.txt"
+if [ "$node_only" = 1 ]; then
+    echo "$((SECONDS - total_start))" >"$LOGS/k8s-node-build-time.txt"
+else
+    echo "$((SECONDS - total_start))" >"$LOGS/k8s-build-time.txt"
+fi
 echo "k8s build: done in $((SECONDS - total_start)) s: ${todo[*]} in $BIN"

@@ -90,8 +90,11 @@ alive() { # $1: part
     [ "$state" != Z ] && [ "$state" != X ] || return 1
     exe="$(readlink "/proc/$pid/exe" 2>/dev/null || true)"
     exe="${exe% (deleted)}" # the binary was rebuilt (replaced) while it ran: still ours
-    [ "$exe" = "$BIN/$1" ]
+    [ "$exe" = "$(exe_of "$1")" ]
 }
+
+# The program a part runs: $BIN/<part>, unless the node mode (node.sh) says otherwise.
+exe_of() { echo "$BIN/$1"; }
 
 any_alive() {
     local p
@@ -108,13 +111,13 @@ start() { # $1: part, then its arguments
     rm -f "$PIDS/$part.pid"
     say "starting $part (log: $LOGS/$part.log)"
     {
-        echo "=== $(date -u +%FT%TZ) $BIN/$part $*"
+        echo "=== $(date -u +%FT%TZ) $(exe_of "$part") $*"
     } >>"$LOGS/$part.log"
     # The wrapper closes every inherited descriptor above 2 (a caller's pipe held open by a daemon
     # would keep that caller waiting for end-of-file forever).
     setsid bash -c 'echo $$ >"$0"
         for fd in /proc/$$/fd/*; do fd="${fd##*/}"; [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null; done
-        exec "$@"' "$PIDS/$part.pid" "$BIN/$part" "$@" >>"$LOGS/$part.log" 2>&1 </dev/null &
+        exec "$@"' "$PIDS/$part.pid" "$(exe_of "$part")" "$@" >>"$LOGS/$part.log" 2>&1 </dev/null &
     for i in $(seq 50); do
         [ -s "$PIDS/$part.pid" ] && alive "$part" && return 0
         sleep 0.1
@@ -383,6 +386,20 @@ cmd_clean() {
     rm -rf "$RUN"
     say "removed $RUN"
 }
+
+# `--node` (anywhere after the subcommand): the one-node cluster of node.sh instead.
+NODE_MODE=0
+args=()
+for a in "$@"; do
+    if [ "$a" = --node ]; then NODE_MODE=1; else args+=("$a"); fi
+done
+set -- "${args[@]}"
+if [ "$NODE_MODE" = 1 ]; then
+    # shellcheck source=node.sh
+    . "$HERE/node.sh"
+    node_main "$@"
+    exit $?
+fi
 
 load_settings
 case "${1:-}" in
