@@ -174,8 +174,9 @@ def load_resources(path: Path) -> list[Resource]:
 
 
 def resource_files(repo: Path = REPO) -> list[Path]:
-    """Every YAML file under contracts/ and deploy/, except Helm templates (not plain YAML) and
-    the OpenAPI documents (contracts/openapi/, checked by test_openapi.py)."""
+    """Every YAML file under contracts/ and deploy/, except Helm templates (not plain YAML), the
+    OpenAPI documents (contracts/openapi/, checked by test_openapi.py) and the AsyncAPI document
+    (contracts/asyncapi.yaml, checked by test_asyncapi_sync.py and tests/asyncapi)."""
     files = []
     for base in (repo / "contracts", repo / "deploy"):
         if not base.is_dir():
@@ -185,7 +186,7 @@ def resource_files(repo: Path = REPO) -> list[Path]:
                 continue
             if p.parent.name == "templates" and (p.parent.parent / "Chart.yaml").exists():
                 continue
-            if base.name == "contracts" and p.relative_to(base).parts[0] == "openapi":
+            if base.name == "contracts" and p.relative_to(base).parts[0] in ("openapi", "asyncapi.yaml"):
                 continue
             files.append(p)
     return files

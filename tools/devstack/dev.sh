@@ -13,6 +13,7 @@
 #   ./dev env       the SPIN_VARIABLE_* exports of this stack (for `spin up` by hand)
 #   ./dev token U   a development JWT for user U (the web board's sign-in, curl)
 #   ./dev mail      the email reminders the stack's mail sink received
+#   ./dev docs [OUT]  render contracts/asyncapi.yaml to HTML (official AsyncAPI generator)
 #   ./dev doctor    check the running stack (sidecars' components and subscriptions, topics,
 #                   dead letters, Scheduler, Pushpin, metrics); prints fixes, exits 1 on a problem
 #   ./dev stop|kill|start PART   stop (SIGTERM), kill -9, or start one part: kafka, postgres,
@@ -463,11 +464,12 @@ logs) shift; cmd_logs "$@" ;;
 test) shift; cmd_test "$@" ;;
 clean) cmd_clean ;;
 doctor) shift; exec "$ROOT/tools/devstack/doctor.sh" "$@" ;;
+docs) shift; exec "$ROOT/tools/asyncapi/asyncapi.sh" docs "$@" ;;
 stop | start | kill) cmd_part "$@" ;;
 switch) shift; cmd_switch "$@" ;;
 env) cmd_env ;;
 token) shift; cmd_token "$@" ;;
 mail) cmd_mail ;;
 setup) shift; "$ROOT/tools/devstack/setup.sh" "$@" ;;
-*) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+*) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

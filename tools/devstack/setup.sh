@@ -129,6 +129,8 @@ all)
     "$ROOT/tools/dapr/build.sh"
     "$ROOT/tools/k8s/build.sh"
     install_python
+    # The official AsyncAPI tools (pinned: tools/asyncapi/package-lock.json), for ./dev docs and the tests.
+    "$ROOT/tools/asyncapi/asyncapi.sh" install || die "installing the AsyncAPI tools failed"
     wait "$host_pid" || die "the host build failed (log $LOGS/build-host.log)"
     build_components
     ;;

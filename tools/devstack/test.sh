@@ -34,6 +34,12 @@ step "event crate builds for wasm32-wasip2" cargo build -q --target wasm32-wasip
 step "schema evolution check" cargo run -q -p todo-contracts -- check --dir contracts/events
 step "contract tests" "$PY" -m pytest -q tests/contracts
 step "event contracts: the seed's events, MINOR/PATCH compatibility property" "$PY" -m pytest -q tests/event_contracts
+step "AsyncAPI: asyncapi validate (official CLI)" tools/asyncapi/asyncapi.sh validate
+step "AsyncAPI: the document in sync with subscriptions, topics, spin.toml, schemas" "$PY" -m pytest -q tests/contracts/test_asyncapi_sync.py
+step "AsyncAPI: generated draft-07 payload schemas are current" cargo run -q -p todo-contracts -- asyncapi-schemas --check
+step "AsyncAPI: HTML docs (asyncapi generate) read in headless Chromium" "$PY" -m pytest -q tests/asyncapi
+step "schema evolution against every release of the MAJOR (transitive check)" cargo test -q -p todo-contracts --test transitive
+step "contracts/CHANGELOG.md is made from the releases (not stale)" cargo run -q -p todo-contracts -- changelog --check
 step "deploy: overlays rendered and checked, Pushpin's cluster config, each overlay on a real control plane" "$PY" -m pytest -q tests/deploy
 step "alert and recording rules: promtool check and promtool test, the cluster's PrometheusRule" "$PY" -m pytest -q tests/observability/test_rules.py
 

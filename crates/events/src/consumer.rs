@@ -346,9 +346,14 @@ mod tests {
     }
 
     #[test]
-    fn version_1_0_0_is_current() {
-        let decoded = decode::<TaskEvent>(&with_version("1.0.0")).unwrap();
+    fn version_1_1_0_is_current_and_1_0_0_an_older_minor() {
+        let decoded = decode::<TaskEvent>(&with_version("1.1.0")).unwrap();
         assert_eq!(decoded.version, VersionStatus::Current);
+        let before = counters().version_mismatches;
+        let decoded = decode::<TaskEvent>(&with_version("1.0.0")).unwrap();
+        assert_eq!(decoded.version, VersionStatus::OlderMinor);
+        assert_eq!(decoded.decision(), Decision::Success);
+        assert!(counters().version_mismatches > before);
     }
 
     #[test]
@@ -508,9 +513,10 @@ mod tests {
             ("task-events@1.1.0", "1.1.0")
         );
         // a 1.1 consumer accepts a 1.0 event (older MINOR) ...
-        let old = v1_1.accept(example()).unwrap();
+        let v1_0 = with_version_value("1.0.0");
+        let old = v1_1.accept(v1_0.clone()).unwrap();
         assert_eq!(old.version, VersionStatus::OlderMinor);
-        assert_eq!(old.event, example(), "the event as received");
+        assert_eq!(old.event, v1_0, "the event as received");
         // ... and a 1.1 event, typed, ignoring what its type does not know
         let mut new = example();
         new["schema_version"] = json!("1.1.0");
@@ -545,7 +551,7 @@ mod tests {
         let embedded = EventSchema::of(Topic::TaskEvents);
         assert_eq!(
             (embedded.name(), embedded.version()),
-            ("task-events", "1.0.0")
+            ("task-events", "1.1.0")
         );
         let doc: Value = serde_json::from_str(Topic::TaskEvents.schema_json()).unwrap();
         let built = EventSchema::new("task-events", &doc).unwrap();
@@ -602,12 +608,14 @@ mod tests {
             "valid/seed-contract-test-task-created.json",
             "valid/seed-integration-test-task-created.json",
         ] {
+            // 1.0.0 events: an older MINOR since task-events 1.1.0, accepted
             let decoded = decode::<TaskEvent>(&read(name)).unwrap();
-            assert_eq!(decoded.version, VersionStatus::Current, "{name}");
+            assert_eq!(decoded.version, VersionStatus::OlderMinor, "{name}");
         }
-        let newer =
+        // the seed's 1.1.0 (with its `assignee`, unknown to our 1.1.0) is the current MINOR
+        let seed_1_1 =
             decode::<TaskEvent>(&read("valid/seed-schema-evolution-1.1.0-task-created.json"));
-        assert_eq!(newer.unwrap().version, VersionStatus::NewerMinor);
+        assert_eq!(seed_1_1.unwrap().version, VersionStatus::Current);
         for name in [
             "invalid/seed-contract-test-missing-required-fields.json",
             "invalid/seed-schema-evolution-2.0.0-task-created.json",

@@ -47,7 +47,7 @@ impl Topic {
     /// The schema version this build knows and producers stamp (the schema's `x-schema-version`).
     pub fn schema_version(self) -> &'static str {
         match self {
-            Topic::TaskEvents => "1.0.0",
+            Topic::TaskEvents => "1.1.0",
             Topic::Reminders => "1.0.0",
             Topic::TaskUpdates => "1.0.0",
         }

@@ -21,6 +21,7 @@ pub(crate) fn task_data() -> TaskData {
         title: "Water the plants".into(),
         description: None,
         completed: false,
+        completed_at: None,
         priority: Priority::High,
         tags: vec!["home".into()],
         due_date: Some("2026-05-02T07:00:00Z".into()),

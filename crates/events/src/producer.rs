@@ -129,7 +129,7 @@ mod tests {
     fn constructor_fills_the_envelope() {
         let event = TaskEvent::new(TaskEventType::Created, "user-1", TASK_ID, task_data());
         assert_eq!(event.event_id.get_version_num(), 4);
-        assert_eq!(event.schema_version, "1.0.0");
+        assert_eq!(event.schema_version, "1.1.0");
         assert!(is_utc_millis(&event.timestamp), "{}", event.timestamp);
         let other = TaskEvent::new(TaskEventType::Created, "user-1", TASK_ID, task_data());
         assert_ne!(event.event_id, other.event_id);
@@ -140,7 +140,7 @@ mod tests {
         let mut event = TaskEvent::new(TaskEventType::Updated, "user-1", TASK_ID, task_data());
         event.schema_version = "0.0.1".into();
         let body: Value = serde_json::from_slice(&encode(&event).unwrap()).unwrap();
-        assert_eq!(body["schema_version"], "1.0.0");
+        assert_eq!(body["schema_version"], "1.1.0");
         assert_eq!(body["event_type"], "task.updated");
         assert_eq!(body["task_data"]["recurrence_id"], Value::Null);
         assert_eq!(body["event_id"], event.event_id.to_string());

@@ -63,6 +63,10 @@ pub struct TaskData {
     pub description: Option<String>,
     /// Whether the task is done. Required.
     pub completed: bool,
+    /// When the task was last completed: RFC 3339 UTC instant (since schema 1.1.0). Default
+    /// `None`: open, or not given (events of 1.0.0 producers lack it).
+    #[serde(default)]
+    pub completed_at: Option<String>,
     /// Priority. Required.
     pub priority: Priority,
     /// Tags, each 1 to 50 characters, at most 20, no duplicates. Default empty: no tags.

@@ -118,7 +118,8 @@ fn policy(known_text: &str, version: Option<&str>) -> Result<VersionStatus, Vers
 mod tests {
     use super::*;
 
-    const T: Topic = Topic::TaskEvents;
+    // reminders is at 1.0.0 (task-events is at 1.1.0: `task_events_1_0_is_an_older_minor`)
+    const T: Topic = Topic::Reminders;
 
     #[test]
     fn parses_semver() {
@@ -160,6 +161,20 @@ mod tests {
         );
         assert!(VersionStatus::NewerMinor.is_mismatch());
         assert!(VersionStatus::OlderMinor.is_mismatch());
+    }
+
+    #[test]
+    fn task_events_1_0_is_an_older_minor() {
+        let t = Topic::TaskEvents;
+        assert_eq!(check_version(t, Some("1.1.0")), Ok(VersionStatus::Current));
+        assert_eq!(
+            check_version(t, Some("1.0.0")),
+            Ok(VersionStatus::OlderMinor)
+        );
+        assert_eq!(
+            check_version(t, Some("1.2.0")),
+            Ok(VersionStatus::NewerMinor)
+        );
     }
 
     #[test]

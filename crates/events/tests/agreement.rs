@@ -96,9 +96,9 @@ fn wit_rust_and_json_schemas_agree() {
         all.extend(disagreements(topic, &w, &r, &j));
     }
     assert!(all.is_empty(), "the sources disagree:\n{}", all.join("\n"));
-    // 7 + 13 + 5 (task-events), 13 (reminders), 9 + 11 + 5 + 5 (task-updates: the event, task,
-    // task.reminders[], reminder).
-    assert_eq!(fields, 68, "the models lost fields");
+    // 7 + 14 + 5 (task-events; task_data.completed_at since 1.1.0), 13 (reminders), 9 + 11 + 5 +
+    // 5 (task-updates: the event, task, task.reminders[], reminder).
+    assert_eq!(fields, 69, "the models lost fields");
 }
 
 /// The rule of `contracts/events/README.md`: a field that may be null may also be absent, and
@@ -117,10 +117,11 @@ fn optional_fields_are_nullable_and_nullable_fields_optional() {
             }
         }
     }
-    // task-events: 10 in task_data + offset_minutes and email of a reminder; reminders:
+    // task-events: 11 in task_data (completed_at since 1.1.0) + offset_minutes and email of a
+    // reminder; reminders:
     // task_title, due_date, email; task-updates: task and reminder, 7 in task, offset_minutes
     // and email of a task's reminder, task_title and due_date of the due reminder.
-    assert_eq!(optional, 12 + 3 + 13, "optional fields");
+    assert_eq!(optional, 13 + 3 + 13, "optional fields");
 }
 
 /// What v1.0.0 requires (`contracts/README.md`, "Required fields"): the envelope, and in a task

@@ -275,11 +275,19 @@ fn the_seed_examples_exist_and_mean_what_the_seed_says() {
         timestamp
     );
 
-    // 1.1.0 (optional `assignee`): a 1.0 consumer accepts it as a newer MINOR.
-    let (_, bytes, _) = read(&dir.join("valid/seed-schema-evolution-1.1.0-task-created.json"));
+    // 1.1.0 (optional `assignee`): a 1.0 consumer (built with the released 1.0.0) accepts it as
+    // a newer MINOR; since task-events 1.1.0 the services' own consumer takes it as current.
+    let (_, bytes, event) = read(&dir.join("valid/seed-schema-evolution-1.1.0-task-created.json"));
+    let release = dir.join("../../releases/task-events/1.0.0.schema.json");
+    let v1_0: Value = serde_json::from_str(&fs::read_to_string(release).unwrap()).unwrap();
+    let v1_0 = todo_events::EventSchema::new("task-events@1.0.0", &v1_0).unwrap();
+    assert_eq!(
+        v1_0.decode_value::<TaskEvent>(event).unwrap().version,
+        VersionStatus::NewerMinor
+    );
     assert_eq!(
         decode::<TaskEvent>(&bytes).unwrap().version,
-        VersionStatus::NewerMinor
+        VersionStatus::Current
     );
 
     // 2.0.0 (`priority` replaced by `priority_level`): dropped for its MAJOR.

@@ -217,6 +217,14 @@ fn update_completion_sets_and_clears_completed_at() {
         .unwrap();
     assert!(!reopened.completed && reopened.completed_at.is_none());
     assert_eq!(update_event_type(&done, &reopened), TaskEventType::Updated);
+    // task-events 1.1.0: the events say when (issue 22)
+    let data = |old: &Task, new: &Task| {
+        let events = events_for_change(Change::Updated, Some(old), new).unwrap();
+        events[0].payload["task_data"]["completed_at"].clone()
+    };
+    let at = done.completed_at.map(format_instant).unwrap();
+    assert_eq!(data(&t, &done), Value::String(at));
+    assert_eq!(data(&done, &reopened), Value::Null);
 }
 
 #[test]
@@ -284,6 +292,7 @@ fn events_of_a_write_carry_every_field_the_task_api_knows() {
         keys(data),
         [
             "completed",
+            "completed_at",
             "created_at",
             "description",
             "due_date",

@@ -29,6 +29,7 @@ impl Task {
             title: self.title.clone(),
             description: self.description.clone(),
             completed: self.completed,
+            completed_at: self.completed_at.map(format_instant),
             priority: self.priority,
             tags: self.tags.clone(),
             due_date: self.due_date.map(format_instant),

@@ -1,4 +1,11 @@
-//! The check: each working schema against its latest release.
+//! The check: each working schema against its latest release and against every other release of
+//! its MAJOR.
+//!
+//! Consumers of any MINOR of a MAJOR must accept what producers of the working version send
+//! (`contracts/README.md`, FULL compatibility), so comparing with the newest release is not
+//! enough: a release made by hand, or under older rules, can sit between an old consumer and the
+//! working schema. [`Scope::EveryReleaseOfMajor`] (the default) compares the working schema with
+//! each of them and names the release it breaks.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -60,6 +67,20 @@ pub enum Problem {
         /// The latest released version.
         latest: SchemaVersion,
     },
+    /// The working schema passes against the latest release but not against an older release
+    /// of the same MAJOR: consumers built with that release drop what producers send.
+    BreaksRelease {
+        /// The older release it breaks.
+        release: SchemaVersion,
+        /// The working version.
+        to: SchemaVersion,
+        /// The bump the changes since that release need.
+        required: Bump,
+        /// The step from that release to the working version.
+        step: Step,
+        /// The changes since that release.
+        changes: Vec<Change>,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -107,6 +128,17 @@ impl fmt::Display for Problem {
                 f,
                 "released (latest {latest}) but the working schema is missing; removing a topic \
                  breaks its consumers"
+            ),
+            Problem::BreaksRelease {
+                release,
+                to,
+                required,
+                step,
+                ..
+            } => write!(
+                f,
+                "breaks release {release}: the changes since {release} need {required} but \
+                 version {release} -> {to} is {step}"
             ),
         }
     }
@@ -160,6 +192,18 @@ impl TopicReport {
             out.push(format!("{t}: {change}{version_note}"));
         }
         for problem in &self.problems {
+            if let Problem::BreaksRelease {
+                release,
+                changes,
+                step,
+                ..
+            } = problem
+            {
+                // the changes the step does not cover: why the release breaks
+                for change in changes.iter().filter(|c| !step.satisfies(Some(c.bump()))) {
+                    out.push(format!("{t}: since {release}: {change}"));
+                }
+            }
             out.push(format!("{t}: error: {problem}"));
         }
         let need = self
@@ -211,9 +255,25 @@ impl CheckReport {
     }
 }
 
-/// Checks every working schema in `dir` against its latest release (and every released topic
-/// for a working schema).
+/// Which releases a working schema is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// The latest release only (what the checker did before issue 22; kept to show the
+    /// difference).
+    LatestOnly,
+    /// The latest release and every other release of the working schema's MAJOR (the default).
+    #[default]
+    EveryReleaseOfMajor,
+}
+
+/// Checks every working schema in `dir` against its latest release and every other release of
+/// its MAJOR (and every released topic for a working schema).
 pub fn check_dir(dir: &Path) -> Result<CheckReport, Error> {
+    check_dir_in(dir, Scope::default())
+}
+
+/// [`check_dir`] comparing with the releases `scope` selects.
+pub fn check_dir_in(dir: &Path, scope: Scope) -> Result<CheckReport, Error> {
     let layout = Layout::new(dir);
     let working = layout.working()?;
     if working.is_empty() {
@@ -225,7 +285,7 @@ pub fn check_dir(dir: &Path) -> Result<CheckReport, Error> {
     for topic in topics {
         let current = working.iter().find(|w| w.topic == topic);
         let releases = layout.releases(&topic)?;
-        reports.push(check_topic(&topic, current, &releases)?);
+        reports.push(check_topic(&topic, current, &releases, scope)?);
     }
     Ok(CheckReport { topics: reports })
 }
@@ -257,7 +317,7 @@ pub fn evaluate(topic: &str, released: &Value, working: &Value) -> Result<TopicR
         version: version(working, "working schema")?,
         doc: working.clone(),
     };
-    check_topic(topic, Some(&working), &[release])
+    check_topic(topic, Some(&working), &[release], Scope::LatestOnly)
 }
 
 /// Checks one topic; `releases` sorted by version.
@@ -265,6 +325,7 @@ fn check_topic(
     topic: &str,
     working: Option<&WorkingSchema>,
     releases: &[ReleasedSchema],
+    scope: Scope,
 ) -> Result<TopicReport, Error> {
     let mut report = TopicReport {
         topic: topic.to_owned(),
@@ -289,6 +350,14 @@ fn check_topic(
     })?;
     let (from, to) = (latest.version, working.version);
     let required = report.required();
+    if scope == Scope::EveryReleaseOfMajor && to > from {
+        let older = &releases[..releases.len() - 1];
+        for release in older.iter().filter(|r| r.version.major == to.major) {
+            if let Some(problem) = against_older(topic, release, working)? {
+                report.problems.push(problem);
+            }
+        }
+    }
     match to.step_from(&from) {
         Step::Lower => report.problems.push(Problem::VersionLowered { from, to }),
         Step::Same => {
@@ -311,6 +380,35 @@ fn check_topic(
         }
     }
     Ok(report)
+}
+
+/// The working schema against an older release of its MAJOR: a [`Problem::BreaksRelease`] when
+/// the step from that release is smaller than the changes since it need.
+fn against_older(
+    topic: &str,
+    release: &ReleasedSchema,
+    working: &WorkingSchema,
+) -> Result<Option<Problem>, Error> {
+    let changes = diff_schemas(&release.doc, &working.doc).map_err(|source| Error::Diff {
+        context: format!(
+            "{topic}: {} -> {}",
+            release.path.display(),
+            working.path.display()
+        ),
+        source,
+    })?;
+    let required = required_bump(&changes);
+    let step = working.version.step_from(&release.version);
+    Ok(match (step.satisfies(required), required) {
+        (false, Some(required)) => Some(Problem::BreaksRelease {
+            release: release.version,
+            to: working.version,
+            required,
+            step,
+            changes,
+        }),
+        _ => None,
+    })
 }
 
 /// Release files must declare the version in their name, and no two files may stand for the

@@ -7,8 +7,13 @@
 //!
 //! - [`diff_schemas`] compares two schema documents and classifies every change ([`Change`]) with
 //!   the version bump it needs ([`Bump`]).
-//! - [`check_dir`] compares each working schema with its latest release and reports, per topic,
-//!   whether the working version was bumped enough ([`TopicReport`]).
+//! - [`check_dir`] compares each working schema with its latest release and with every other
+//!   release of its MAJOR, and reports, per topic, whether the working version was bumped enough
+//!   ([`TopicReport`]), naming the release a change breaks.
+//! - [`changelog`] renders `contracts/CHANGELOG.md` from the releases: per topic and version,
+//!   each change as the checker names it and the bump it needed.
+//! - [`to_draft07`] renders a (2020-12) working schema as JSON Schema draft-07, the dialect the
+//!   AsyncAPI tools read (`contracts/asyncapi.yaml`).
 //! - [`release`] copies a working schema that passes the check into `releases/`.
 //! - [`decide`] runs the services' consumer path, built with a given schema, on one event
 //!   (`todo-contracts accepts`, used by the property test of MINOR/PATCH compatibility).
@@ -26,8 +31,10 @@
 
 mod accepts;
 mod change;
+mod changelog;
 mod check;
 mod diff;
+mod draft07;
 mod error;
 mod layout;
 mod release;
@@ -35,8 +42,10 @@ mod version;
 
 pub use accepts::decide;
 pub use change::{required_bump, Bump, Change, ChangeKind};
-pub use check::{check_dir, evaluate, CheckReport, Problem, TopicReport};
+pub use changelog::{changelog, CHANGELOG_HEADER};
+pub use check::{check_dir, check_dir_in, evaluate, CheckReport, Problem, Scope, TopicReport};
 pub use diff::{diff_schemas, DiffError};
+pub use draft07::{to_draft07, Draft07Error};
 pub use error::Error;
 pub use layout::{Layout, ReleasedSchema, WorkingSchema, VERSION_KEY};
 pub use release::{release, ReleaseOutcome, Selection};

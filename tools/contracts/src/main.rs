@@ -1,7 +1,8 @@
 //! `todo-contracts`: checks that the event JSON Schemas evolve with the right version bumps.
 //!
-//! Exit status: 0 when the check passes, 1 when it fails, 2 on an error (unreadable file,
-//! invalid JSON, bad arguments). `accepts` exits 0 once every line has its decision.
+//! Exit status: 0 when the check passes, 1 when it fails (or, with `--check`, when a generated
+//! file is stale), 2 on an error (unreadable file, invalid JSON, bad arguments). `accepts` exits
+//! 0 once every line has its decision.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -10,7 +11,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use todo_contracts::{
-    check_dir, decide, diff_schemas, release, required_bump, Selection, VERSION_KEY,
+    changelog, check_dir_in, decide, diff_schemas, release, required_bump, to_draft07, Layout,
+    Scope, Selection, VERSION_KEY,
 };
 use todo_events::{EventSchema, Topic};
 
@@ -24,11 +26,41 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Compare each working schema with its latest release; fail when the version bump is too small.
+    /// Compare each working schema with its latest release and every other release of its
+    /// MAJOR; fail when the version bump from any of them is too small, naming the release.
     Check {
         /// The contracts directory: <topic>.schema.json and releases/<topic>/<version>.schema.json.
         #[arg(long, default_value = "contracts/events")]
         dir: PathBuf,
+        /// Compare with the latest release only (the checker before issue 22).
+        #[arg(long)]
+        latest_only: bool,
+    },
+    /// Write the changelog made from the releases (per topic and version: each change as the
+    /// checker names it, and the bump it needed).
+    Changelog {
+        /// The contracts directory.
+        #[arg(long, default_value = "contracts/events")]
+        dir: PathBuf,
+        /// The changelog file.
+        #[arg(long, default_value = "contracts/CHANGELOG.md")]
+        out: PathBuf,
+        /// Write nothing; fail (exit 1) when the file is not what would be written.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Write each working schema as JSON Schema draft-07 (<out>/<topic>.draft-07.json), the
+    /// dialect the AsyncAPI tools read; contracts/asyncapi.yaml references these files.
+    AsyncapiSchemas {
+        /// The contracts directory.
+        #[arg(long, default_value = "contracts/events")]
+        dir: PathBuf,
+        /// Where the draft-07 files go.
+        #[arg(long, default_value = "contracts/asyncapi")]
+        out: PathBuf,
+        /// Write nothing; fail (exit 1) when a file is missing or not what would be written.
+        #[arg(long)]
+        check: bool,
     },
     /// Run the check and, if it passes, copy the working schema(s) into releases/.
     Release {
@@ -78,10 +110,46 @@ fn main() -> ExitCode {
 /// Runs one command; `Ok(false)` means the check failed.
 fn run(command: Command) -> anyhow::Result<bool> {
     match command {
-        Command::Check { dir } => {
-            let report = check_dir(&dir).with_context(|| format!("checking {}", dir.display()))?;
+        Command::Check { dir, latest_only } => {
+            let scope = if latest_only {
+                Scope::LatestOnly
+            } else {
+                Scope::EveryReleaseOfMajor
+            };
+            let report =
+                check_dir_in(&dir, scope).with_context(|| format!("checking {}", dir.display()))?;
             report.lines().iter().for_each(|l| println!("{l}"));
             Ok(report.passed())
+        }
+        Command::Changelog { dir, out, check } => {
+            let text = changelog(&dir)
+                .with_context(|| format!("making the changelog of {}", dir.display()))?;
+            generated(
+                &out,
+                &text,
+                check,
+                "cargo run -p todo-contracts -- changelog",
+            )
+        }
+        Command::AsyncapiSchemas { dir, out, check } => {
+            let mut fresh = true;
+            let working = Layout::new(&dir)
+                .working()
+                .with_context(|| format!("reading the working schemas in {}", dir.display()))?;
+            anyhow::ensure!(
+                !working.is_empty(),
+                "no working schemas (*.schema.json) in {}",
+                dir.display()
+            );
+            for w in working {
+                let rendered = to_draft07(&w.doc)
+                    .with_context(|| format!("rendering {} as draft-07", w.path.display()))?;
+                let text = serde_json::to_string_pretty(&rendered)? + "\n";
+                let path = out.join(format!("{}.draft-07.json", w.topic));
+                let how = "cargo run -p todo-contracts -- asyncapi-schemas";
+                fresh &= generated(&path, &text, check, how)?;
+            }
+            Ok(fresh)
         }
         Command::Release { dir, topic, all } => {
             let selection = match (topic, all) {
@@ -102,6 +170,34 @@ fn run(command: Command) -> anyhow::Result<bool> {
             accepts(&schema, as_topic.as_deref())?;
             Ok(true)
         }
+    }
+}
+
+/// Writes a generated file, or with `check` compares it: `Ok(false)` when it is stale.
+fn generated(path: &Path, text: &str, check: bool, how: &str) -> anyhow::Result<bool> {
+    if !check {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+        return Ok(true);
+    }
+    match std::fs::read_to_string(path) {
+        Ok(current) if current == text => {
+            println!("{} is current", path.display());
+            Ok(true)
+        }
+        Ok(_) => {
+            println!("{} is stale: regenerate it with `{how}`", path.display());
+            Ok(false)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!("{} is missing: generate it with `{how}`", path.display());
+            Ok(false)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
 }
 
