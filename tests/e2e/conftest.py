@@ -16,6 +16,11 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "disruptive: stops part of the stack (e.g. Kafka); run after every other test"
     )
+    config.addinivalue_line(
+        "markers",
+        "smoke: one path through each component (task-api REST and MCP, audit, recurring, notification, "
+        "realtime, metrics, web); `./dev test` runs only these on the project's host (pytest -m smoke)",
+    )
 
 
 def pytest_collection_modifyitems(session, config, items):

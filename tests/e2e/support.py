@@ -8,7 +8,7 @@ running stack and fail with a clear message when any part of it is missing; noth
 from __future__ import annotations
 
 import json
-import os
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -17,19 +17,18 @@ from pathlib import Path
 import pytest
 import requests
 
-CACHE = Path(os.environ.get("TODO_EVENTS_CACHE", Path.home() / ".cache" / "todo-events"))
-RUN = Path(os.environ.get("TODO_EVENTS_RUN", CACHE / "run"))
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tools" / "devstack"))
+import stackinfo  # noqa: E402  (tools/devstack: the one reader of apps.tsv, stack.env, secrets.env)
+
+CACHE = stackinfo.CACHE
+RUN = stackinfo.RUN
 
 
 def sidecar_ports(app_id: str | None = None):
     """(HTTP, gRPC, metrics) port of each app-id's sidecar, from tools/devstack/apps.tsv: a dict of
     them all, or one app-id's (failing the test when it is not there)."""
-    ports = {}
-    for line in (ROOT / "tools" / "devstack" / "apps.tsv").read_text().splitlines():
-        f = line.split()
-        if f and not line.startswith("#"):
-            ports[f[0]] = (int(f[1]), int(f[2]), int(f[3]))
+    ports = {a.app: (a.http, a.grpc, a.metrics) for a in stackinfo.apps()}
     if app_id is None:
         return ports
     if app_id not in ports:
@@ -38,10 +37,11 @@ def sidecar_ports(app_id: str | None = None):
 
 
 def read_env(path: Path) -> dict[str, str]:
-    if not path.exists():
-        pytest.fail(f"{path} is missing: the stack is not up (run ./dev up, or ./dev test)", pytrace=False)
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return {k: v for k, v in pairs}
+    """stack.env or secrets.env; a missing one fails the test saying the stack is not up."""
+    try:
+        return stackinfo.read_env(path)
+    except stackinfo.StackMissing as e:
+        pytest.fail(str(e), pytrace=False)
 
 
 @dataclass

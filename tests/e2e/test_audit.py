@@ -64,6 +64,7 @@ def settle(seconds: float = 6.0) -> None:
 # --- what writes produce ----------------------------------------------------------------------------
 
 
+@pytest.mark.smoke
 def test_rest_writes_are_audited_once_each_in_order(user_a):
     t = user_a.create(title="Audited", tags=["x"])
     tid = t["id"]

@@ -237,6 +237,7 @@ def test_mcp_without_a_valid_token_is_401(stack, jwt_secret):
     assert rpc(stack, None, call).status_code == 401
 
 
+@pytest.mark.smoke
 def test_mcp_over_plain_json_rpc(stack, user_a):
     init = rpc(stack, user_a.token, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "e2e", "version": "0"}}})

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from support import RUN, component_output, one
+from support import RUN, component_output, one, sidecar_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "contracts" / "events" / "examples"
@@ -41,12 +41,7 @@ def now_iso() -> str:
 
 
 def metrics_ports() -> dict[str, int]:
-    ports = {}
-    for line in (ROOT / "tools" / "devstack" / "apps.tsv").read_text().splitlines():
-        f = line.split("\t")
-        if len(f) >= 4 and not line.startswith("#"):
-            ports[f[0]] = int(f[3])
-    return ports
+    return {app: metrics for app, (_http, _grpc, metrics) in sidecar_ports().items()}
 
 
 def drops(app_id: str, topic: str) -> float:

@@ -119,6 +119,7 @@ def is_update_of(task_id: str, kind: str | None = None):
     return lambda ev: ev.get("event") == "update" and ev["data"].get("task_id") == task_id and (kind is None or ev["data"]["event_type"] == kind)
 
 
+@pytest.mark.smoke
 def test_sse_streams_live_updates_and_resumes_from_last_event_id(pushpin, user_a):
     s = Sse(f"{pushpin}/realtime/events?ticket={ticket(pushpin, user_a)}")
     assert s.status == 200

@@ -81,6 +81,7 @@ def test_an_email_reminder_fires_on_time_and_reaches_the_smtp_server(user_a, top
     assert len(mail.to(address(user_a))) == 1, "exactly one email"
 
 
+@pytest.mark.smoke
 def test_an_in_app_reminder_reaches_the_users_task_updates(user_a, topic_reader):
     updates = topic_reader("task-updates")
     t = user_a.create(title="Stretch", reminders=[{"remind_at": at(2)}])

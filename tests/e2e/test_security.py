@@ -294,6 +294,7 @@ def test_every_sidecar_route_refuses_calls_without_the_app_token(stack):
     assert not failures, f"{len(failures)} sidecar route x token case(s) not refused:\n" + "\n".join(failures)
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("path", ["/", "/app/", "/app/index.html", "/app/board.js", "/app/board.css"])
 def test_the_web_board_is_static_and_carries_no_user_data(pushpin, victim, path):
     r = requests.get(pushpin + path, timeout=10)

@@ -7,6 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 import requests
 
 from support import RUN, read_env, sidecar_ports, wait_until
@@ -41,6 +42,24 @@ def test_retry_reply_gets_the_event_delivered_again(stack, unique_id):
     seen = wait_until(f"probe:{unique_id} after a retry", lambda: stack.get_state(APP, f"probe:{unique_id}"))
     assert seen["attempts"] == 2, "first delivery answered RETRY, the second one was recorded"
     assert stack.get_state(APP, f"attempts:{unique_id}") == 2
+
+
+@pytest.mark.smoke
+def test_the_metrics_component_counts_a_write(stack, user_a):
+    """The metrics component's `GET /metrics`: Prometheus text, and a REST create shows up in
+    events_published_total once the outbox has published it."""
+    series = 'events_published_total{event_type="task.created",topic="task-events"} '
+
+    def published() -> int:
+        r = requests.get(f"{stack.host_url}/metrics", timeout=10)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain"), r.text
+        assert "# TYPE events_published_total counter\n" in r.text
+        line = next((l for l in r.text.splitlines() if l.startswith(series)), None)
+        return int(float(line[len(series):])) if line else 0
+
+    before = published()
+    user_a.create(title="Counted")
+    wait_until("events_published_total to count the create", lambda: published() > before)
 
 
 def test_app_refuses_calls_without_the_sidecar_token(stack):

@@ -32,6 +32,7 @@ def data_of(value) -> dict:
 # --- create, read, update, complete, delete ------------------------------------------------------
 
 
+@pytest.mark.smoke
 def test_create_answers_201_with_the_stored_task_and_its_location(user_a):
     r = user_a.call("POST", "/api/tasks", json={
         "title": "  Water the plants ",
@@ -314,21 +315,9 @@ def test_validation_errors_name_every_field(user_a):
 
 
 @pytest.mark.parametrize("body,field", [
-    ({}, "/title"),
-    ({"title": None}, "/title"),
-    ({"title": "x" * 201}, "/title"),
-    ({"title": 42}, "/title"),
-    ({"title": "x", "tags": "home"}, "/tags"),
-    ({"title": "x", "tags": [f"t{i}" for i in range(21)]}, "/tags"),
-    ({"title": "x", "completed": "yes"}, "/completed"),
-    ({"title": "x", "due_date": "2030-01-01T10:00:00"}, "/due_date"),
-    ({"title": "x", "recurrence": "FREQ=DAILY"}, "/due_date"),
-    ({"title": "x", "reminders": [{"before_minutes": 10}]}, "/reminders/0/before_minutes"),
-    ({"title": "x", "due_date": "2030-01-01T10:00:00Z", "reminders": [{"before_minutes": -1}]}, "/reminders/0/before_minutes"),
+    # The whole table runs in Rust (crates/tasks domain_tests.rs every_bad_create_body_names_its_field);
+    # here, through the API, a nested field and a body that is not an object.
     ({"title": "x", "reminders": [{"remind_at": "2030-01-01T10:00:00Z", "channel": "sms"}]}, "/reminders/0/channel"),
-    ({"title": "x", "reminders": [{"remind_at": "2030-01-01T10:00:00Z"}] * 11}, "/reminders"),
-    ({"title": "x", "estimate": 3}, "/estimate"),
-    ({"title": "x", "reminders": [{"remind_at": "2030-01-01T10:00:00Z", "snooze": 1}]}, "/reminders/0/snooze"),
     ([{"title": "x"}], ""),
 ])
 def test_bad_create_bodies_are_400_naming_the_field(user_a, body, field):
@@ -336,13 +325,8 @@ def test_bad_create_bodies_are_400_naming_the_field(user_a, body, field):
 
 
 @pytest.mark.parametrize("body,field", [
-    ({"title": None}, "/title"),
-    ({"title": "   "}, "/title"),
-    ({"completed": None}, "/completed"),
-    ({"completed": "yes"}, "/completed"),
-    ({"version": "one"}, "/version"),
+    # The whole table: crates/tasks domain_tests.rs every_bad_patch_body_names_its_field.
     ({"priority": "extreme"}, "/priority"),
-    ({"colour": "red"}, "/colour"),
     ({"recurrence": "FREQ=WEEKLY;BYSETPOS=1"}, "/recurrence"),
 ])
 def test_bad_patch_bodies_are_400_naming_the_field_and_change_nothing(user_a, body, field):
@@ -488,17 +472,8 @@ def test_cursors_are_bound_to_their_query_and_tamper_evident(seven_tasks, user_b
 
 
 @pytest.mark.parametrize("params,name", [
-    ({"limit": "0"}, "limit"),
+    # The whole table: crates/tasks domain_tests.rs every_bad_list_parameter_is_named.
     ({"limit": "101"}, "limit"),
-    ({"limit": "ten"}, "limit"),
-    ({"sort": "size"}, "sort"),
-    ({"order": "up"}, "order"),
-    ({"completed": "maybe"}, "completed"),
-    ({"priority": "extreme"}, "priority"),
-    ({"due_before": "tomorrow"}, "due_before"),
-    ({"due_after": "2030-01-01"}, "due_after"),
-    ({"tag": "x" * 51}, "tag"),
-    ({"q": "x" * 201}, "q"),
     ({"cursor": "garbage"}, "cursor"),
     ({"colour": "red"}, "colour"),
 ])

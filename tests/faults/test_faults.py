@@ -60,7 +60,7 @@ import requests
 
 import mail
 from clients import mint_token
-from support import RUN, read_env
+from support import RUN, read_env, sidecar_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("TODO_FAULT_SEED", "11"))
@@ -125,8 +125,7 @@ def alive(part: str) -> bool:
 
 
 def all_parts() -> list[str]:
-    apps = [l.split("\t")[0] for l in (ROOT / "tools/devstack/apps.tsv").read_text().splitlines()
-            if l.strip() and not l.startswith("#")]
+    apps = list(sidecar_ports())
     return ["postgres", "kafka", "scheduler", "mailsink", "app", "pushpin", *[f"daprd-{a}" for a in apps]]
 
 

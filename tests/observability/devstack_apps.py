@@ -1,17 +1,14 @@
-"""The dev stack's app-ids and their sidecars' metrics ports (tools/devstack/apps.tsv)."""
+"""The dev stack's app-ids and their sidecars' metrics ports, from tools/devstack/stackinfo.py."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-APPS_TSV = Path(__file__).resolve().parents[2] / "tools" / "devstack" / "apps.tsv"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "devstack"))
+import stackinfo  # noqa: E402
 
 
 def apps() -> list[tuple[str, int]]:
     """(app-id, metrics port) of every line of apps.tsv."""
-    rows = []
-    for line in APPS_TSV.read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            app, _http, _grpc, metrics = line.split()[:4]
-            rows.append((app, int(metrics)))
-    return rows
+    return [(a.app, a.metrics) for a in stackinfo.apps()]

@@ -47,16 +47,9 @@ from pathlib import Path
 import jwt
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
-CACHE = Path(os.environ.get("TODO_EVENTS_CACHE", Path.home() / ".cache" / "todo-events"))
-RUN = Path(os.environ.get("TODO_EVENTS_RUN", CACHE / "run"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "devstack"))
+from stackinfo import apps as stackinfo_apps, CACHE, ROOT, RUN, read_env  # noqa: E402  (the one reader of the stack's files)
 HOST = Path(os.environ.get("CARGO_TARGET_DIR", CACHE / "target")) / "host" / "todo-host"
-
-
-def read_env(path: Path) -> dict[str, str]:
-    if not path.is_file():
-        sys.exit(f"{path} is missing: is the stack up? (./dev up)")
-    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
 
 
 def spin_bin() -> str:
@@ -70,10 +63,8 @@ def app_env(secrets: dict, stack_env: dict) -> dict:
     env = {"SPIN_VARIABLE_DAPR_API_TOKEN": secrets["DAPR_API_TOKEN"], "SPIN_VARIABLE_APP_API_TOKEN": secrets["APP_API_TOKEN"],
            "SPIN_VARIABLE_JWT_SECRET": secrets["JWT_SECRET"], "SPIN_VARIABLE_PUSHPIN_SIG_KEY": secrets["PUSHPIN_SIG_KEY"],
            "SPIN_VARIABLE_PUSHPIN_PUBLISH_URL": stack_env.get("PUSHPIN_PUBLISH_URL", "http://127.0.0.1:5561")}
-    for line in (ROOT / "tools/devstack/apps.tsv").read_text().splitlines():
-        f = line.split("\t")
-        if len(f) >= 5 and not line.startswith("#"):
-            env[f"SPIN_VARIABLE_{f[4].upper()}"] = f"http://127.0.0.1:{f[1]}"
+    for a in stackinfo_apps():
+        env[f"SPIN_VARIABLE_{a.var.upper()}"] = f"http://127.0.0.1:{a.http}"
     return env
 
 

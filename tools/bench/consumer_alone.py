@@ -50,9 +50,8 @@ from pathlib import Path
 import psycopg
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
-CACHE = Path(os.environ.get("TODO_EVENTS_CACHE", Path.home() / ".cache" / "todo-events"))
-RUN = Path(os.environ.get("TODO_EVENTS_RUN", CACHE / "run"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "devstack"))
+from stackinfo import CACHE, ROOT, RUN, apps, read_env  # noqa: E402  (the one reader of the stack's files)
 HOST = Path(os.environ.get("CARGO_TARGET_DIR", CACHE / "target")) / "host" / "todo-host"
 DAPRD = CACHE / "bin" / "daprd"
 TOPIC = {"audit": "task-events", "recurring": "task-events", "notification": "reminders", "realtime": "task-updates"}
@@ -112,17 +111,6 @@ function request()
                                        ["dapr-api-token"] = "%TOKEN%"}, body)
 end
 """
-
-
-def read_env(path: Path) -> dict[str, str]:
-    if not path.is_file():
-        sys.exit(f"{path} is missing: is the stack up? (./dev up)")
-    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-
-
-def apps() -> list[list[str]]:
-    return [l.split("\t") for l in (ROOT / "tools/devstack/apps.tsv").read_text().splitlines()
-            if l.strip() and not l.startswith("#")]
 
 
 def wait_http(url: str, timeout: float, proc: subprocess.Popen, log: Path, ok=(200, 204)) -> float:
@@ -203,7 +191,7 @@ def recorded(db, consumer: str, user_prefix: str, since_id: int) -> int:
 def bench_one(consumer: str, args, secrets: dict, stack_env: dict, db, tmp: Path) -> list[dict]:
     sched = stack_env.get("SCHEDULER", "127.0.0.1:3550")
     pg_url = (f"host=127.0.0.1 port=5432 user=todo password={secrets['PG_PASSWORD']} dbname=todo sslmode=disable")
-    var = next(a[4] for a in apps() if a[0] == consumer)
+    var = next(a.var for a in apps() if a.app == consumer)
     dlog, hlog = tmp / f"daprd-bench-{consumer}.log", tmp / f"host-{consumer}.log"
     daprd = host = None
     results = []

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -35,14 +34,8 @@ from pathlib import Path
 import jwt
 import requests
 
-RUN = Path(os.environ.get("TODO_EVENTS_RUN", Path.home() / ".cache" / "todo-events" / "run"))
-
-
-def read_env(path: Path) -> dict[str, str]:
-    if not path.is_file():
-        sys.exit(f"{path} is missing: is the stack up? (./dev up)")
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return {k: v for k, v in pairs}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "devstack"))
+from stackinfo import RUN, read_env  # noqa: E402  (the one reader of the stack's files)
 
 
 def percentile(sorted_values: list[float], p: float) -> float:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import uuid
@@ -26,13 +25,8 @@ from pathlib import Path
 import jwt
 import requests
 
-RUN = Path(os.environ.get("TODO_EVENTS_RUN", Path.home() / ".cache" / "todo-events" / "run"))
-
-
-def read_env(path: Path) -> dict[str, str]:
-    if not path.is_file():
-        sys.exit(f"{path} is missing: is the stack up? (./dev up)")
-    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "devstack"))
+from stackinfo import RUN, read_env  # noqa: E402  (the one reader of the stack's files)
 
 
 def instant(text: str) -> datetime:

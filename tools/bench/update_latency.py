@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import sys
 import time
@@ -36,14 +35,8 @@ from pathlib import Path
 import aiohttp
 import jwt
 
-RUN = Path(os.environ.get("TODO_EVENTS_RUN", Path.home() / ".cache" / "todo-events" / "run"))
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def read_env(path: Path) -> dict[str, str]:
-    if not path.is_file():
-        sys.exit(f"{path} is missing: is the stack up? (./dev up)")
-    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "devstack"))
+from stackinfo import app as stackinfo_app, RUN, read_env  # noqa: E402  (the one reader of the stack's files)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -52,11 +45,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def metrics_port(app: str) -> int:
-    for line in (ROOT / "tools" / "devstack" / "apps.tsv").read_text().splitlines():
-        f = line.split("\t")
-        if f and f[0] == app:
-            return int(f[3])
-    sys.exit(f"no {app} in tools/devstack/apps.tsv")
+    return stackinfo_app(app).metrics
 
 
 async def deliveries(http: aiohttp.ClientSession, port: int) -> float:

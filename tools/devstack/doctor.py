@@ -35,30 +35,22 @@ from pathlib import Path
 import requests
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-CACHE = Path(os.environ.get("TODO_EVENTS_CACHE", Path.home() / ".cache" / "todo-events"))
-RUN = Path(os.environ.get("TODO_EVENTS_RUN", CACHE / "run"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import stackinfo  # noqa: E402  (the one reader of apps.tsv, stack.env, secrets.env)
+
+ROOT, CACHE, RUN = stackinfo.ROOT, stackinfo.CACHE, stackinfo.RUN
 RESOURCES = ROOT / "contracts" / "dapr-components" / "selfhosted"
 SECRET_KEYS = ("DAPR_API_TOKEN", "APP_API_TOKEN", "PG_PASSWORD", "JWT_SECRET", "PUSHPIN_SIG_KEY")
 TIMEOUT = 3
 
 
 def read_env(path: Path) -> dict[str, str]:
-    if not path.is_file():
-        return {}
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return {k.strip(): v.strip() for k, v in pairs}
+    return stackinfo.read_env(path, required=False)
 
 
 def apps() -> list[dict]:
     """tools/devstack/apps.tsv: app-id, HTTP port, gRPC port, metrics port, Spin variable."""
-    out = []
-    for line in (ROOT / "tools" / "devstack" / "apps.tsv").read_text().splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        app, http, grpc, metrics, var = line.split()[:5]
-        out.append({"app": app, "http": int(http), "grpc": int(grpc), "metrics": int(metrics), "var": var})
-    return out
+    return [vars(a) for a in stackinfo.apps()]
 
 
 class Report:

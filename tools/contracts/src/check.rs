@@ -258,8 +258,8 @@ impl CheckReport {
 /// Which releases a working schema is compared with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Scope {
-    /// The latest release only (what the checker did before issue 22; kept to show the
-    /// difference).
+    /// The latest release only (kept to show what checking every release adds: the
+    /// transitive pairs the latest one misses).
     LatestOnly,
     /// The latest release and every other release of the working schema's MAJOR (the default).
     #[default]

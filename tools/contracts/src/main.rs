@@ -32,7 +32,7 @@ enum Command {
         /// The contracts directory: <topic>.schema.json and releases/<topic>/<version>.schema.json.
         #[arg(long, default_value = "contracts/events")]
         dir: PathBuf,
-        /// Compare with the latest release only (the checker before issue 22).
+        /// Compare with the latest release only, not every release of the MAJOR.
         #[arg(long)]
         latest_only: bool,
     },

@@ -2,7 +2,7 @@
 //! `wasmtime-wizer`: instantiates it (WASI, `wasi:http` with every outbound request denied, no
 //! variables), calls its `wizer-initialize` export once, and writes a component whose memory
 //! starts as that call left it. The consumers compile their JSON Schema validators there, so a
-//! request no longer does (issue 11, docs/faults.md). The output is an ordinary component: Spin
+//! request does not (docs/faults.md, "Load"). The output is an ordinary component: Spin
 //! and SpinKube run it unchanged.
 
 use anyhow::{Context, Result};
