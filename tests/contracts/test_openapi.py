@@ -20,6 +20,7 @@ import rust_source as rs
 DOC_PATH = rs.ROOT / "contracts" / "openapi" / "task-api.openapi.yaml"
 DOC_URI = "urn:todo-events:task-api-openapi"
 T = rs.TASKS_SRC
+AUDIT = rs.ROOT / "components" / "audit" / "src"  # the audit log's SQL, rows and query
 E = rs.EVENTS_SRC
 PROBLEM = "application/problem+json"
 
@@ -161,8 +162,8 @@ FIELD_CASES = [
     ("Task", lambda: rs.struct_fields(T / "task.rs", "Task")),
     ("Reminder", lambda: rs.struct_fields(T / "task.rs", "Reminder")),
     ("TaskPage", lambda: rs.struct_fields(T / "sql" / "decode.rs", "TaskPage")),
-    ("AuditEntry", lambda: rs.struct_fields(T / "sql" / "decode.rs", "AuditEntry")),
-    ("AuditPage", lambda: rs.struct_fields(T / "sql" / "decode.rs", "AuditPage")),
+    ("AuditEntry", lambda: rs.struct_fields(AUDIT / "log.rs", "AuditEntry")),
+    ("AuditPage", lambda: rs.struct_fields(AUDIT / "log.rs", "AuditPage")),
     ("FieldError", lambda: rs.struct_fields(rs.ROOT / "crates" / "problem" / "src" / "lib.rs", "FieldError")),
     ("ReminderView", lambda: rs.struct_fields(rs.ROOT / "crates" / "reminders" / "src" / "list.rs", "ReminderView")),
     ("ReminderPage", lambda: rs.struct_fields(rs.ROOT / "crates" / "reminders" / "src" / "list.rs", "ReminderPage")),
@@ -186,7 +187,7 @@ def test_task_response_schemas_require_every_field(doc):
 
 def test_query_parameters_match_the_rust_parsers(doc):
     tasks = rs.str_list_const(T / "query.rs", "ListQuery", "PARAMS")
-    audit = rs.str_list_const(T / "query.rs", "AuditQuery", "PARAMS")
+    audit = rs.str_list_const(AUDIT / "query.rs", "AuditQuery", "PARAMS")
     assert drift(tasks, query_params(doc, "/api/tasks", "get")) == []
     assert drift(audit, query_params(doc, "/api/audit", "get")) == []
     reminders = rs.str_list_const(rs.ROOT / "crates" / "reminders" / "src" / "list.rs", "ReminderQuery", "PARAMS")

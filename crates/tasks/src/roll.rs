@@ -231,7 +231,14 @@ mod tests {
                 rolled.push(path.file_name().unwrap().to_string_lossy().into_owned());
             }
         }
-        assert_eq!(rolled, ["task-completed-recurring.json"]);
+        rolled.sort();
+        assert_eq!(
+            rolled,
+            [
+                "task-completed-1.1.0-completed-at.json",
+                "task-completed-recurring.json"
+            ]
+        );
         let mut not_recurring = event(COMPLETED);
         not_recurring.task_data.recurrence = None;
         assert!(plan_of(&not_recurring).is_none());
