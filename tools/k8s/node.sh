@@ -631,12 +631,15 @@ EOF
     # (actors are not used), and the sidecar injector's webhook failing closed: with the chart's
     # `Ignore`, a pod created while the injector is slow (10 s timeout; seen on these 2 cores while
     # new pods compile their components) runs without its daprd, silently; with `Fail` the
-    # ReplicaSet controller creates it again.
+    # ReplicaSet controller creates it again. Failing closed needs the webhook to leave Dapr's own
+    # namespace and kube-system alone (the chart's `namespaceSelector`): otherwise no pod of the
+    # injector itself (nor CoreDNS) can be created while the injector is not up, and it never is.
     "$BIN/helm" --kubeconfig "$KUBECONFIG_FILE" upgrade --install dapr "$chart" \
         --namespace "$DAPR_NAMESPACE" --create-namespace \
         --set global.registry="$REGISTRY/dapr" --set global.tag="$DAPR_VERSION" \
         --set global.actors.enabled=false \
         --set dapr_sidecar_injector.webhookFailurePolicy=Fail \
+        --set-json 'dapr_sidecar_injector.namespaceSelector={"matchExpressions":[{"key":"kubernetes.io/metadata.name","operator":"NotIn","values":["kube-system","'"$DAPR_NAMESPACE"'"]}]}' \
         --wait --timeout "${READY_TIMEOUT}s" >>"$LOGS/helm.log" 2>&1 || {
         kubectl -n "$DAPR_NAMESPACE" get pods -o wide >&2 || true
         die "helm install of Dapr failed; the end of $LOGS/helm.log:"$'\n'"$(tail -n 20 "$LOGS/helm.log")"
@@ -796,6 +799,14 @@ EOF
     start kube-proxy --config="$RUN/kube-proxy/config.yaml" --v=1
     wait_ready kube-proxy "/healthz" 'lastUpdated' "http://127.0.0.1:20256/healthz"
 
+    # Dapr's injector webhook (failing closed), as a previous up left it in etcd, is not served
+    # until Dapr's pods run again. One that also covers kube-system (made before the webhook had
+    # its namespaceSelector, below) would keep CoreDNS from starting: it goes, and helm puts it
+    # back. One with the selector stays, so the apps' pods wait for the injector.
+    if kubectl get mutatingwebhookconfiguration dapr-sidecar-injector -o jsonpath='{.webhooks[0].namespaceSelector}' 2>/dev/null |
+        grep -qv kube-system; then
+        kubectl delete mutatingwebhookconfiguration dapr-sidecar-injector >/dev/null
+    fi
     say "CoreDNS ($DNS_IP)"
     sed -e "s|@REGISTRY@|$REGISTRY|g; s|@DNS_IP@|$DNS_IP|g; s|@NODE_IP@|$NODE_IP|g; s|@COREDNS_VERSION@|$COREDNS_VERSION|g" \
         "$HERE/coredns.yaml" | kubectl apply --server-side --field-manager=todo-events-k8s -f - >/dev/null
