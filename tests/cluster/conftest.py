@@ -27,6 +27,13 @@ for p in (str(HERE), str(E2E)):
 from stage import ROOT, SIDECAR_APPS, Stage, kubectl  # noqa: E402
 
 
+def pytest_configure(config):
+    # The markers of the end-to-end modules whose helpers this stage imports (tests/e2e/conftest.py
+    # registers them there; its fixtures are not loaded here).
+    for marker in ("smoke", "disruptive"):
+        config.addinivalue_line("markers", f"{marker}: see tests/e2e/conftest.py")
+
+
 @pytest.fixture(scope="session")
 def stage():
     r = subprocess.run([str(ROOT / "tools/k8s/cluster.sh"), "status", "--node"], capture_output=True, text=True)

@@ -188,9 +188,13 @@ wait_ready() { # $1: part, $2: what (for messages), $3: body regex, then curl ar
 # A CA, the API server's serving certificate, client certificates (admin and spin-operator in
 # system:masters; kube-controller-manager as system:kube-controller-manager, which RBAC's bootstrap
 # policy knows) and the service-account signing key. Made once per run folder (openssl).
+# $1: the CA's name, $2: the API server's subjectAltNames before the loopback ones (e.g.
+# "IP:10.244.0.1,"), then "name|subject" of each further client certificate.
 make_pki() {
+    local ca="$1" sans="$2"
+    shift 2
     [ -f "$PKI/complete" ] && return 0
-    command -v openssl >/dev/null || die "openssl not found (needed for the control plane's certificates)"
+    command -v openssl >/dev/null || die "openssl not found (needed for the cluster's certificates)"
     say "making certificates in $PKI"
     rm -rf "$PKI"
     mkdir -p "$PKI"
@@ -198,7 +202,7 @@ make_pki() {
         cd "$PKI"
         umask 077
         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
-            -keyout ca.key -out ca.crt -subj "/CN=todo-events-k8s-ca" \
+            -keyout ca.key -out ca.crt -subj "/CN=$ca" \
             -addext "basicConstraints=critical,CA:TRUE" \
             -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>/dev/null
         # name, subject, extensions
@@ -214,27 +218,31 @@ make_pki() {
             "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,DNS:localhost,IP:$SERVICE_IP,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
-        local_client="basicConstraints=CA:FALSE
+subjectAltName=${sans}IP:127.0.0.1,DNS:localhost,IP:$SERVICE_IP,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+        client="basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=clientAuth"
-        sign admin "/O=system:masters/CN=kubernetes-admin" "$local_client"
-        sign spin-operator "/O=system:masters/CN=spin-operator" "$local_client"
-        sign kube-controller-manager "/CN=system:kube-controller-manager" "$local_client"
+        sign admin "/O=system:masters/CN=kubernetes-admin" "$client"
+        sign spin-operator "/O=system:masters/CN=spin-operator" "$client"
+        sign kube-controller-manager "/CN=system:kube-controller-manager" "$client"
+        for c in "$@"; do sign "${c%%|*}" "${c#*|}" "$client"; done
         openssl genrsa -out sa.key 2048 2>/dev/null
         openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
         touch complete
     ) || die "openssl failed making certificates in $PKI"
 }
 
-write_kubeconfig() { # $1: file, $2: client cert name (in $PKI)
+# $1: file, $2: client cert name (in $PKI), $3: the API server's address (default 127.0.0.1),
+# $4: the cluster's name in it (default todo-events).
+write_kubeconfig() {
+    local name="${4:-todo-events}"
     cat >"$1" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
-- name: todo-events
+- name: $name
   cluster:
-    server: https://127.0.0.1:$PORT
+    server: https://${3:-127.0.0.1}:$PORT
     certificate-authority: $PKI/ca.crt
 users:
 - name: $2
@@ -242,11 +250,11 @@ users:
     client-certificate: $PKI/$2.crt
     client-key: $PKI/$2.key
 contexts:
-- name: todo-events
+- name: $name
   context:
-    cluster: todo-events
+    cluster: $name
     user: $2
-current-context: todo-events
+current-context: $name
 EOF
     chmod 600 "$1"
 }
@@ -254,6 +262,67 @@ EOF
 kubectl() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 
 # --- subcommands ------------------------------------------------------------------------------
+
+# etcd of the cluster named $1 (data in $RUN/etcd), on the loopback ports of the settings.
+start_etcd() {
+    start etcd --name "$1" --data-dir "$RUN/etcd" \
+        --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+        --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+        --initial-cluster "$1=http://127.0.0.1:$ETCD_PEER_PORT" \
+        --log-level warn --unsafe-no-fsync
+    wait_ready etcd "/health" '"health":"true"' "http://127.0.0.1:$ETCD_PORT/health"
+}
+
+# kube-apiserver bound to and advertising $1, with the flags both clusters share, then the rest of
+# the arguments (the cluster's own: authorization, admission, kubelet client).
+start_apiserver() {
+    local addr="$1"
+    shift
+    start kube-apiserver \
+        --bind-address="$addr" --advertise-address="$addr" --secure-port="$PORT" \
+        --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+        --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
+        --client-ca-file="$PKI/ca.crt" \
+        --service-cluster-ip-range="$SERVICE_CIDR" \
+        --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+        --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
+        "$@" --profiling=false --v=1
+    wait_ready kube-apiserver "/readyz" '^ok$' --cacert "$PKI/ca.crt" \
+        --cert "$PKI/admin.crt" --key "$PKI/admin.key" "https://$addr:$PORT/readyz"
+}
+
+start_controller_manager() {
+    start kube-controller-manager \
+        --kubeconfig="$RUN/kube-controller-manager.kubeconfig" \
+        --authentication-kubeconfig="$RUN/kube-controller-manager.kubeconfig" \
+        --authorization-kubeconfig="$RUN/kube-controller-manager.kubeconfig" \
+        --bind-address=127.0.0.1 --secure-port="$KCM_PORT" \
+        --use-service-account-credentials=true \
+        --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
+        --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
+        --service-cluster-ip-range="$SERVICE_CIDR" \
+        --leader-elect=false --profiling=false --v=1
+    wait_ready kube-controller-manager "/healthz" '^ok$' -k "https://127.0.0.1:$KCM_PORT/healthz"
+}
+
+# The CRDs of $CRDS (the rest of the arguments go to their `kubectl apply`), then in each namespace
+# of $1 the SpinAppExecutor, and the RuntimeClass.
+apply_crds_and_executors() {
+    local namespaces="$1" p
+    shift
+    say "installing the CRDs of $CRDS"
+    kubectl apply --server-side "$@" --field-manager=todo-events-k8s -f "$CRDS" >/dev/null
+    kubectl wait --for=condition=Established --timeout=60s -f "$CRDS" >/dev/null
+    say "$(ls "$CRDS"/*.yaml | wc -l) CRD files applied, all Established"
+    for p in $namespaces; do
+        kubectl create namespace "$p" --dry-run=client -o yaml |
+            kubectl apply --server-side --field-manager=todo-events-k8s -f - >/dev/null
+        kubectl apply --server-side --field-manager=todo-events-k8s --validate=strict \
+            -n "$p" -f "$HERE/spinappexecutor.yaml" >/dev/null
+    done
+    kubectl apply --server-side --field-manager=todo-events-k8s --validate=strict \
+        -f "$HERE/runtimeclass.yaml" >/dev/null
+}
 
 cmd_up() {
     local t0=$SECONDS p missing=()
@@ -287,57 +356,15 @@ cmd_up() {
     trap 'exit 130' INT
     trap 'exit 143' TERM HUP
     save_settings
-    make_pki
+    make_pki todo-events-k8s-ca ""
     write_kubeconfig "$KUBECONFIG_FILE" admin
     write_kubeconfig "$RUN/kube-controller-manager.kubeconfig" kube-controller-manager
     write_kubeconfig "$RUN/spin-operator.kubeconfig" spin-operator
 
-    start etcd --name todo-events --data-dir "$RUN/etcd" \
-        --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-        --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
-        --initial-cluster "todo-events=http://127.0.0.1:$ETCD_PEER_PORT" \
-        --log-level warn --unsafe-no-fsync
-    wait_ready etcd "/health" '"health":"true"' "http://127.0.0.1:$ETCD_PORT/health"
-
-    start kube-apiserver \
-        --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$PORT" \
-        --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-        --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
-        --client-ca-file="$PKI/ca.crt" \
-        --authorization-mode=RBAC \
-        --service-cluster-ip-range="$SERVICE_CIDR" \
-        --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-        --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
-        --endpoint-reconciler-type=none \
-        --profiling=false --v=1
-    wait_ready kube-apiserver "/readyz" '^ok$' --cacert "$PKI/ca.crt" \
-        --cert "$PKI/admin.crt" --key "$PKI/admin.key" "https://127.0.0.1:$PORT/readyz"
-
-    start kube-controller-manager \
-        --kubeconfig="$RUN/kube-controller-manager.kubeconfig" \
-        --authentication-kubeconfig="$RUN/kube-controller-manager.kubeconfig" \
-        --authorization-kubeconfig="$RUN/kube-controller-manager.kubeconfig" \
-        --bind-address=127.0.0.1 --secure-port="$KCM_PORT" \
-        --use-service-account-credentials=true \
-        --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
-        --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
-        --service-cluster-ip-range="$SERVICE_CIDR" \
-        --leader-elect=false --profiling=false --v=1
-    wait_ready kube-controller-manager "/healthz" '^ok$' -k "https://127.0.0.1:$KCM_PORT/healthz"
-
-    say "installing the CRDs of $CRDS"
-    kubectl apply --server-side --field-manager=todo-events-k8s -f "$CRDS" >/dev/null
-    kubectl wait --for=condition=Established --timeout=60s -f "$CRDS" >/dev/null
-    say "$(ls "$CRDS"/*.yaml | wc -l) CRD files applied, all Established"
-
-    for p in $NAMESPACES; do
-        kubectl create namespace "$p" --dry-run=client -o yaml |
-            kubectl apply --server-side --field-manager=todo-events-k8s -f - >/dev/null
-        kubectl apply --server-side --field-manager=todo-events-k8s --validate=strict \
-            -n "$p" -f "$HERE/spinappexecutor.yaml" >/dev/null
-    done
-    kubectl apply --server-side --field-manager=todo-events-k8s --validate=strict \
-        -f "$HERE/runtimeclass.yaml" >/dev/null
+    start_etcd todo-events
+    start_apiserver 127.0.0.1 --authorization-mode=RBAC --endpoint-reconciler-type=none
+    start_controller_manager
+    apply_crds_and_executors "$NAMESPACES"
     say "SpinAppExecutor containerd-shim-spin in namespaces: $NAMESPACES; RuntimeClass wasmtime-spin-v2"
 
     start spin-operator --kubeconfig="$RUN/spin-operator.kubeconfig" \

@@ -106,72 +106,18 @@ ctr() { "$BIN/ctr" --address "$RUN/containerd/containerd.sock" "$@"; }
 
 # --- certificates ------------------------------------------------------------------------------
 
+# The certificates of make_pki with the node's address among the API server's names, and the
+# node's own clients: the scheduler, kube-proxy, the kubelet, and the API server as the kubelet's
+# client (logs, exec, port-forward; kubeadm's apiserver-kubelet-client).
 node_pki() {
-    [ -f "$PKI/complete" ] && return 0
-    command -v openssl >/dev/null || die "openssl not found (needed for the cluster's certificates)"
-    say "making certificates in $PKI"
-    rm -rf "$PKI"
-    mkdir -p "$PKI"
-    (
-        cd "$PKI"
-        umask 077
-        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
-            -keyout ca.key -out ca.crt -subj "/CN=todo-events-k8s-node-ca" \
-            -addext "basicConstraints=critical,CA:TRUE" \
-            -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>/dev/null
-        sign() { # name, subject, extensions
-            openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-                -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null
-            printf '%s\n' "$3" >"$1.ext"
-            openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
-                -out "$1.crt" -extfile "$1.ext" 2>/dev/null
-            rm -f "$1.csr" "$1.ext"
-        }
-        sign apiserver "/CN=kube-apiserver" \
-            "basicConstraints=CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=serverAuth
-subjectAltName=IP:$NODE_IP,IP:127.0.0.1,DNS:localhost,IP:$SERVICE_IP,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
-        client="basicConstraints=CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=clientAuth"
-        sign admin "/O=system:masters/CN=kubernetes-admin" "$client"
-        sign spin-operator "/O=system:masters/CN=spin-operator" "$client"
-        sign kube-controller-manager "/CN=system:kube-controller-manager" "$client"
-        sign kube-scheduler "/CN=system:kube-scheduler" "$client"
-        sign kube-proxy "/CN=system:kube-proxy" "$client"
-        sign kubelet "/O=system:nodes/CN=system:node:$NODE_NAME" "$client"
-        # kube-apiserver -> kubelet (logs, exec, port-forward), as kubeadm's apiserver-kubelet-client
-        sign apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "$client"
-        openssl genrsa -out sa.key 2048 2>/dev/null
-        openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
-        touch complete
-    ) || die "openssl failed making certificates in $PKI"
+    make_pki todo-events-k8s-node-ca "IP:$NODE_IP," \
+        "kube-scheduler|/CN=system:kube-scheduler" \
+        "kube-proxy|/CN=system:kube-proxy" \
+        "kubelet|/O=system:nodes/CN=system:node:$NODE_NAME" \
+        "apiserver-kubelet-client|/O=system:masters/CN=kube-apiserver-kubelet-client"
 }
 
-node_kubeconfig() { # $1: file, $2: client cert name
-    cat >"$1" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: todo-events-node
-  cluster:
-    server: https://$NODE_IP:$PORT
-    certificate-authority: $PKI/ca.crt
-users:
-- name: $2
-  user:
-    client-certificate: $PKI/$2.crt
-    client-key: $PKI/$2.key
-contexts:
-- name: todo-events-node
-  context:
-    cluster: todo-events-node
-    user: $2
-current-context: todo-events-node
-EOF
-    chmod 600 "$1"
-}
+node_kubeconfig() { write_kubeconfig "$1" "$2" "$NODE_IP" todo-events-node; } # $1: file, $2: client
 
 # --- the node's network ------------------------------------------------------------------------
 
@@ -728,42 +674,14 @@ EOF
     ctr version >/dev/null 2>&1 || die "containerd does not answer on $RUN/containerd/containerd.sock"
     say "containerd is ready"
 
-    start etcd --name todo-events-node --data-dir "$RUN/etcd" \
-        --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-        --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
-        --initial-cluster "todo-events-node=http://127.0.0.1:$ETCD_PEER_PORT" \
-        --log-level warn --unsafe-no-fsync
-    wait_ready etcd "/health" '"health":"true"' "http://127.0.0.1:$ETCD_PORT/health"
-
-    start kube-apiserver \
-        --bind-address="$NODE_IP" --advertise-address="$NODE_IP" --secure-port="$PORT" \
-        --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-        --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
-        --client-ca-file="$PKI/ca.crt" \
+    start_etcd todo-events-node
+    start_apiserver "$NODE_IP" \
         --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" \
         --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
         --kubelet-preferred-address-types=InternalIP \
         --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
-        --allow-privileged=true \
-        --service-cluster-ip-range="$SERVICE_CIDR" \
-        --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-        --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
-        --enable-aggregator-routing=true \
-        --profiling=false --v=1
-    wait_ready kube-apiserver "/readyz" '^ok$' --cacert "$PKI/ca.crt" \
-        --cert "$PKI/admin.crt" --key "$PKI/admin.key" "https://$NODE_IP:$PORT/readyz"
-
-    start kube-controller-manager \
-        --kubeconfig="$RUN/kube-controller-manager.kubeconfig" \
-        --authentication-kubeconfig="$RUN/kube-controller-manager.kubeconfig" \
-        --authorization-kubeconfig="$RUN/kube-controller-manager.kubeconfig" \
-        --bind-address=127.0.0.1 --secure-port="$KCM_PORT" \
-        --use-service-account-credentials=true \
-        --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
-        --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
-        --service-cluster-ip-range="$SERVICE_CIDR" \
-        --leader-elect=false --profiling=false --v=1
-    wait_ready kube-controller-manager "/healthz" '^ok$' -k "https://127.0.0.1:$KCM_PORT/healthz"
+        --allow-privileged=true --enable-aggregator-routing=true
+    start_controller_manager
 
     start kube-scheduler \
         --kubeconfig="$RUN/kube-scheduler.kubeconfig" \
@@ -773,18 +691,8 @@ EOF
         --leader-elect=false --profiling=false --v=1
     wait_ready kube-scheduler "/healthz" '^ok$' -k "https://127.0.0.1:$SCHEDULER_PORT/healthz"
 
-    say "installing the CRDs of $CRDS"
     # --force-conflicts: Dapr's operator takes over the Subscription CRD's conversion webhook settings
-    kubectl apply --server-side --force-conflicts --field-manager=todo-events-k8s -f "$CRDS" >/dev/null
-    kubectl wait --for=condition=Established --timeout=60s -f "$CRDS" >/dev/null
-    for p in $NODE_NAMESPACES; do
-        kubectl create namespace "$p" --dry-run=client -o yaml |
-            kubectl apply --server-side --field-manager=todo-events-k8s -f - >/dev/null
-        kubectl apply --server-side --field-manager=todo-events-k8s --validate=strict \
-            -n "$p" -f "$HERE/spinappexecutor.yaml" >/dev/null
-    done
-    kubectl apply --server-side --field-manager=todo-events-k8s --validate=strict \
-        -f "$HERE/runtimeclass.yaml" >/dev/null
+    apply_crds_and_executors "$NODE_NAMESPACES" --force-conflicts
 
     kubelet_config
     mkdir -p "$RUN/kubelet/root" "$RUN/kubelet/pki"

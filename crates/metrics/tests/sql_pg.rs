@@ -4,16 +4,15 @@
 //! task API's writes (todo-tasks), as in production.
 //! Run with `cargo test -p todo-metrics --features pg --test sql_pg`.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use todo_consumer::{counters, record_consumed_batch, Delivery};
 use todo_events::Topic;
 use todo_outbox::{self as outbox, OutboxRow, PublishFailure};
-use todo_pgtest::postgres::types::ToSql;
+use todo_pgtest::tasks::{at, insert, new_task};
 use todo_pgtest::Db;
-use todo_sql::Statement;
-use todo_tasks::sql::{self, decode};
-use todo_tasks::{events_for_change, validate_create, Change, Task, UpdateTask};
+use todo_tasks::sql::{self};
+use todo_tasks::{events_for_change, Change, UpdateTask};
 use uuid::Uuid;
 
 /// A delivery of `task-events` of `kind` at `version`, received at `received`.
@@ -32,27 +31,6 @@ fn delivery(kind: &str, version: &str, received: DateTime<Utc>) -> Delivery {
 fn consume(db: &mut Db, consumer: &str, id: Uuid, d: &Delivery) -> bool {
     let row = db.one(&record_consumed_batch(consumer, &[(id, d.clone())]));
     row["processed"] == json!(1)
-}
-
-fn at(secs: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 5, 1, 8, 0, 0).unwrap() + Duration::seconds(secs)
-}
-
-fn new_task(user: &str, body: Value, created: DateTime<Utc>) -> Task {
-    validate_create(body.to_string().as_bytes(), Uuid::new_v4(), user, created).unwrap()
-}
-
-/// Inserts `t` with its events and gives up the writer's hold on them (as after a failed
-/// publish), so any drainer may claim them; answers the stored task.
-fn insert(db: &mut Db, t: &Task) -> Task {
-    let outbox = events_for_change(Change::Created, None, t).unwrap();
-    let (task, ids) = decode::inserted(&db.run(&sql::insert_task(t, &outbox))).unwrap();
-    assert_eq!(ids.len(), outbox.len());
-    assert_eq!(
-        todo_sql::count(&db.run(&todo_outbox::release_outbox(&ids))).unwrap(),
-        ids.len() as u64
-    );
-    task.expect("inserted")
 }
 
 /// The exposition of the test schema's counters.
@@ -381,26 +359,6 @@ fn lag_is_the_age_of_the_oldest_published_event_a_consumer_has_not_recorded() {
     assert_eq!(lag(&text, "recurring", "task-events"), 0.0);
 }
 
-fn explain(db: &mut Db, st: &Statement) -> String {
-    let explained = Statement {
-        sql: format!("EXPLAIN {}", st.sql),
-        params: st.params.clone(),
-    };
-    let params: Vec<Option<String>> = explained
-        .params
-        .iter()
-        .map(|p| p.as_str().map(str::to_owned))
-        .collect();
-    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    db.client
-        .query(explained.sql.as_str(), &refs)
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<_, String>(0))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// The buffers (shared hit + read) a statement's execution touched, from EXPLAIN (ANALYZE,
 /// BUFFERS): the first node's, which include what the functions it calls touched.
 fn buffers_touched(db: &mut Db, sql: &str) -> (u64, String) {
@@ -506,6 +464,6 @@ fn a_scrape_reads_only_what_was_published_since_the_consumers_checkpoint() {
         .unwrap()
         .get(0);
     assert_eq!(config, vec!["jit=off".to_owned()]);
-    let plan = explain(&mut db, &todo_metrics::expose::scrape());
+    let plan = db.explain(&todo_metrics::expose::scrape());
     assert!(!plan.contains("JIT"), "{plan}");
 }

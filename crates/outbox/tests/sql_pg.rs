@@ -3,34 +3,13 @@
 //! from the task API's writes (todo-tasks), as in production.
 //! Run with `cargo test -p todo-outbox --features pg --test sql_pg`.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use serde_json::{json, Value};
+use serde_json::json;
 use todo_outbox::{self as outbox, OutboxRow};
+use todo_pgtest::tasks::{at, insert, new_task};
 use todo_pgtest::Db;
 use todo_tasks::sql::{self, decode};
-use todo_tasks::{events_for_change, validate_create, Change, Task, UpdateTask};
+use todo_tasks::{events_for_change, Change, UpdateTask};
 use uuid::Uuid;
-
-fn at(secs: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 5, 1, 8, 0, 0).unwrap() + Duration::seconds(secs)
-}
-
-fn new_task(user: &str, body: Value, created: DateTime<Utc>) -> Task {
-    validate_create(body.to_string().as_bytes(), Uuid::new_v4(), user, created).unwrap()
-}
-
-/// Inserts `t` with its events and gives up the writer's hold on them (as after a failed
-/// publish), so any drainer may claim them; answers the stored task.
-fn insert(db: &mut Db, t: &Task) -> Task {
-    let outbox = events_for_change(Change::Created, None, t).unwrap();
-    let (task, ids) = decode::inserted(&db.run(&sql::insert_task(t, &outbox))).unwrap();
-    assert_eq!(ids.len(), outbox.len());
-    assert_eq!(
-        todo_sql::count(&db.run(&outbox::release_outbox(&ids))).unwrap(),
-        ids.len() as u64
-    );
-    task.expect("inserted")
-}
 
 #[test]
 fn outbox_claims_keep_per_key_order() {

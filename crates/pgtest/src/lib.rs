@@ -9,6 +9,9 @@
 
 use std::sync::Mutex;
 
+#[cfg(feature = "tasks")]
+pub mod tasks;
+
 /// The PostgreSQL client crate, for checks the statements do not cover.
 pub use postgres;
 
@@ -94,6 +97,19 @@ impl Db {
                 vec![Value::String(r.get::<_, String>(0))]
             })
             .collect()
+    }
+
+    /// The plan PostgreSQL makes for `st` (`EXPLAIN`), one line per row of the plan.
+    pub fn explain(&mut self, st: &Statement) -> String {
+        let explained = Statement {
+            sql: format!("EXPLAIN {}", st.sql),
+            params: st.params.clone(),
+        };
+        self.run(&explained)
+            .iter()
+            .map(|r| r[0].as_str().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Runs `st` and answers its one JSON row.

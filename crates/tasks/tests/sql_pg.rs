@@ -2,41 +2,20 @@
 //! per test): writes and their outbox rows, reads, lists and their indexes, the recurring roll.
 //! Run with `cargo test -p todo-tasks --features pg --test sql_pg`.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use serde_json::{json, Value};
+use chrono::{DateTime, Utc};
+use serde_json::json;
 use todo_events::TaskEvent;
 use todo_pgtest::postgres::types::ToSql;
+use todo_pgtest::tasks::{at, insert, new_task};
 use todo_pgtest::Db;
-use todo_sql::Statement;
 use todo_tasks::sql::{self, decode};
 use todo_tasks::{
-    completed_recurring, events_for_change, validate_create, Change, ListQuery, Order, Roll,
-    SortField, Task, UpdateTask,
+    completed_recurring, events_for_change, Change, ListQuery, Order, Roll, SortField, Task,
+    UpdateTask,
 };
 use uuid::Uuid;
 
 const SECRET: &[u8] = b"test-cursor-secret";
-
-fn at(secs: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 5, 1, 8, 0, 0).unwrap() + Duration::seconds(secs)
-}
-
-fn new_task(user: &str, body: Value, created: DateTime<Utc>) -> Task {
-    validate_create(body.to_string().as_bytes(), Uuid::new_v4(), user, created).unwrap()
-}
-
-/// Inserts `t` with its events and gives up the writer's hold on them (as after a failed
-/// publish), so any drainer may claim them; answers the stored task.
-fn insert(db: &mut Db, t: &Task) -> Task {
-    let outbox = events_for_change(Change::Created, None, t).unwrap();
-    let (task, ids) = decode::inserted(&db.run(&sql::insert_task(t, &outbox))).unwrap();
-    assert_eq!(ids.len(), outbox.len());
-    assert_eq!(
-        todo_sql::count(&db.run(&todo_outbox::release_outbox(&ids))).unwrap(),
-        ids.len() as u64
-    );
-    task.expect("inserted")
-}
 
 #[test]
 fn a_new_tasks_events_are_held_by_the_writer_that_created_it() {
@@ -378,7 +357,7 @@ fn list_queries_can_use_their_indexes() {
         ("sort=title", "tasks_user_title_idx"),
     ] {
         let q = ListQuery::parse(query, "alice", SECRET).unwrap();
-        let plan = explain(&mut db, &sql::list_tasks(&q));
+        let plan = db.explain(&sql::list_tasks(&q));
         assert!(plan.contains(index), "{query}: {plan}");
     }
     db.client
@@ -389,29 +368,9 @@ fn list_queries_can_use_their_indexes() {
         ("tag=odd", "tasks_tags_idx"),
     ] {
         let q = ListQuery::parse(query, "alice", SECRET).unwrap();
-        let plan = explain(&mut db, &sql::list_tasks(&q));
+        let plan = db.explain(&sql::list_tasks(&q));
         assert!(plan.contains(index), "{query}: {plan}");
     }
-}
-
-fn explain(db: &mut Db, st: &Statement) -> String {
-    let explained = Statement {
-        sql: format!("EXPLAIN {}", st.sql),
-        params: st.params.clone(),
-    };
-    let params: Vec<Option<String>> = explained
-        .params
-        .iter()
-        .map(|p| p.as_str().map(str::to_owned))
-        .collect();
-    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    db.client
-        .query(explained.sql.as_str(), &refs)
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<_, String>(0))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// The task.completed event of completing `t` (as the task API writes it).
