@@ -125,7 +125,7 @@ def _check_parts():
     if missing:
         pytest.fail(
             f"the control plane's binaries are missing in {dc.BIN}: {', '.join(missing)}. "
-            "Build them with tools/k8s/build.sh (cold: about 24 minutes; tools/devstack/setup.sh runs it).",
+            "Build them with tools/k8s/build.sh (cold: about 10 minutes; ./dev test runs it).",
             pytrace=False,
         )
     for tool in ("openssl", "curl"):

@@ -127,7 +127,9 @@ all)
     build_host &
     host_pid=$!
     "$ROOT/tools/dapr/build.sh"
-    "$ROOT/tools/k8s/build.sh"
+    # Kubernetes (tools/k8s/build.sh: about 10 minutes cold) is not built here: `./dev up` never
+    # runs it. `./dev test` builds it before the stages that need it; `tools/k8s/cluster.sh up`
+    # builds what is missing.
     install_python
     # The official AsyncAPI tools (pinned: tools/asyncapi/package-lock.json), for ./dev docs and the tests.
     "$ROOT/tools/asyncapi/asyncapi.sh" install || die "installing the AsyncAPI tools failed"
