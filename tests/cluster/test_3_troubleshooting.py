@@ -32,8 +32,24 @@ def test_doctor_points_at_kafka_when_a_sidecar_cannot_reach_it(stage):
         new = wait_until("a new audit pod", lambda: [p["metadata"]["name"] for p in pods_of("audit")
                                                     if p["metadata"]["name"] not in old], timeout=60)[0]
         wait_until(f"the daprd of {new} fails without Kafka", lambda: daprd_failing(new), timeout=240, interval=2)
-        logs = kubectl("-n", NS, "logs", new, "-c", "daprd", "--previous", check=False) or kubectl("-n", NS, "logs", new, "-c", "daprd")
-        assert "pubsub" in logs, f"the sidecar's log does not name the pubsub component:\n{logs[-3000:]}"
+        # The log of the daprd that failed (--previous) or of the one now starting; the kubelet may
+        # have removed a failed container's log file already (it then answers "failed to try
+        # resolving symlinks ... no such file"), so both are read until one names the component.
+        seen = {"logs": ""}
+
+        def daprd_log_names_pubsub() -> bool:
+            for extra in (["--previous"], []):
+                text = kubectl("-n", NS, "logs", new, "-c", "daprd", *extra, check=False)
+                if text.strip():
+                    seen["logs"] = text
+                if "pubsub" in text:
+                    return True
+            return False
+
+        try:
+            wait_until(f"the daprd log of {new} to name the pubsub component", daprd_log_names_pubsub, timeout=60, interval=2)
+        except Exception as e:
+            raise AssertionError(f"the sidecar's log does not name the pubsub component:\n{seen['logs'][-3000:]}") from e
         d = doctor()
         print(f"\n./dev doctor --cluster with Kafka stopped (exit {d.returncode}):\n{d.stdout}")
         assert d.returncode == 1, d.stdout + d.stderr

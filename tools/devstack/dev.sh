@@ -11,6 +11,7 @@
 #   ./dev test      all tests: unit, contracts, schema check, end to end (starts/stops the stack)
 #   ./dev clean     down, then delete the stack's data (databases, topics, jobs)
 #   ./dev env       the SPIN_VARIABLE_* exports of this stack (for `spin up` by hand)
+#   ./dev variables the same values as a 0600 JSON file for `spin up --variable @FILE` (prints its path)
 #   ./dev token U   a development JWT for user U (the web board's sign-in, curl)
 #   ./dev mail      the email reminders the stack's mail sink received
 #   ./dev docs [OUT]  render contracts/asyncapi.yaml to HTML (official AsyncAPI generator)
@@ -201,7 +202,27 @@ choose_runtime() {
 
 runtime_now() { cat "$RUN/runtime" 2>/dev/null || echo none; }
 
-# Starts the Spin app with runtime $1 on HOST_PORT; both get the same SPIN_VARIABLE_* values.
+# The same values as a JSON file for Spin's static variable provider (`spin up --variable
+# @FILE.json`): mode 0600 in the run folder, so the secrets are neither in the repository nor in a
+# process listing. Spin's environment provider (SPIN_VARIABLE_*) costs milliseconds per variable
+# read per request (docs/spin-variables.md); the static one nothing.
+write_variables_file() {
+    local file="$RUN/spin-variables.json" line key value sep="" out="{"
+    while IFS= read -r line; do
+        key="${line%%=*}"
+        value="${line#*=}"
+        key="${key#SPIN_VARIABLE_}"
+        value="${value//\\/\\\\}"
+        value="${value//\"/\\\"}"
+        out+="$sep\"${key,,}\": \"$value\""
+        sep=", "
+    done < <(host_env)
+    (umask 077 && printf '%s}\n' "$out" >"$file.tmp") && mv -f "$file.tmp" "$file"
+    echo "$file"
+}
+
+# Starts the Spin app with runtime $1 on HOST_PORT; both get the same variable values (Spin from
+# the file above, the host as SPIN_VARIABLE_* environment variables, which cost it nothing).
 start_app() {
     local runtime="$1" env_args=()
     mapfile -t env_args < <(host_env)
@@ -209,7 +230,7 @@ start_app() {
     spin)
         # Component stdout/stderr: Spin prints them to its own output (app.log) and keeps one file
         # per component in logs/spin/. --state-dir keeps .spin/ out of the repository.
-        spawn app env "${env_args[@]}" "$(spin_bin)" up --from "$ROOT/spin.toml" \
+        spawn app "$(spin_bin)" up --from "$ROOT/spin.toml" --variable "@$(write_variables_file)" \
             --listen "127.0.0.1:$HOST_PORT" --log-dir "$RUN/logs/spin" --state-dir "$RUN/spin-state"
         ;;
     host)
@@ -424,6 +445,12 @@ cmd_env() {
     host_env | sed "s/^\([A-Z_]*\)=\(.*\)$/export \1='\2'/"
 }
 
+# The stack's variables as a file for `spin up --variable @FILE` (0600; prints its path).
+cmd_variables() {
+    secrets
+    write_variables_file
+}
+
 # A development JWT for <user> (HS256 with the stack's secret, 12 h), as the auth service would
 # issue it: for the web board's sign-in and for curl.
 cmd_token() {
@@ -468,6 +495,7 @@ docs) shift; exec "$ROOT/tools/asyncapi/asyncapi.sh" docs "$@" ;;
 stop | start | kill) cmd_part "$@" ;;
 switch) shift; cmd_switch "$@" ;;
 env) cmd_env ;;
+variables) cmd_variables ;;
 token) shift; cmd_token "$@" ;;
 mail) cmd_mail ;;
 setup) shift; "$ROOT/tools/devstack/setup.sh" "$@" ;;
