@@ -14,6 +14,7 @@ runs); a missing tool fails with that instruction, nothing is skipped. Needs no 
 from __future__ import annotations
 
 import os
+import sys
 import re
 import shutil
 import subprocess
@@ -26,18 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / "tools" / "asyncapi" / "asyncapi.sh"
 DOC = REPO / "contracts" / "asyncapi.yaml"
 CACHE = Path(os.environ.get("TODO_EVENTS_CACHE", Path.home() / ".cache" / "todo-events"))
-CHROMIUM = os.environ.get("TODO_CHROMIUM", "/usr/bin/chromium")
-# As tests/browser/conftest.py starts it.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+sys.path.insert(0, str(REPO / "tests" / "browser"))
+from chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (how the board's tests start it)
 
 
 def run(*args: str, timeout: float = 600, offline: bool = False) -> subprocess.CompletedProcess:

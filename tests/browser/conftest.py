@@ -35,17 +35,7 @@ from support import RUN, read_env  # noqa: E402  (tests/e2e)
 
 from board import Board  # noqa: E402
 
-CHROMIUM = os.environ.get("TODO_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (tests/browser/chromium.py)
 SHOTS = RUN / "logs" / "browser"
 
 
