@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from clients import Api, mint_token
-from support import RUN, Stack, TopicReaders, read_env
+from support import RUN, Stack, TopicReaders, database_url, read_env
 
 
 def pytest_configure(config):
@@ -52,8 +52,7 @@ def db():
     """A connection to the stack's PostgreSQL (autocommit), for checking effects."""
     import psycopg
 
-    pw = read_env(RUN / "secrets.env")["PG_PASSWORD"]
-    conn = psycopg.connect(f"host=127.0.0.1 port=5432 user=todo password={pw} dbname=todo sslmode=disable", autocommit=True)
+    conn = psycopg.connect(database_url(), autocommit=True)
     yield conn
     conn.close()
 

@@ -44,6 +44,15 @@ def read_env(path: Path) -> dict[str, str]:
         pytest.fail(str(e), pytrace=False)
 
 
+def database_url() -> str:
+    """The stack's PostgreSQL (the embedded one or the user's TODO_DATABASE_URL); a missing file
+    fails the test saying the stack is not up."""
+    try:
+        return stackinfo.database_url()
+    except stackinfo.StackMissing as e:
+        pytest.fail(str(e), pytrace=False)
+
+
 @dataclass
 class Stack:
     """Addresses and tokens of the running stack."""

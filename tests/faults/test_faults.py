@@ -60,7 +60,7 @@ import requests
 
 import mail
 from clients import mint_token
-from support import RUN, read_env, sidecar_ports
+from support import RUN, database_url, read_env, sidecar_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("TODO_FAULT_SEED", "11"))
@@ -145,8 +145,7 @@ def restore_everything(runtime: dict) -> list[str]:
 
 
 def pg_conninfo() -> str:
-    pw = read_env(RUN / "secrets.env")["PG_PASSWORD"]
-    return f"host=127.0.0.1 port={os.environ.get('TODO_PG_PORT', '5432')} user=todo password={pw} dbname=todo sslmode=disable"
+    return database_url()
 
 
 class Db:

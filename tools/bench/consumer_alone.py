@@ -51,7 +51,7 @@ import psycopg
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "devstack"))
-from stackinfo import CACHE, ROOT, RUN, apps, read_env  # noqa: E402  (the one reader of the stack's files)
+from stackinfo import CACHE, ROOT, RUN, apps, database_url, read_env  # noqa: E402  (the one reader of the stack's files)
 HOST = Path(os.environ.get("CARGO_TARGET_DIR", CACHE / "target")) / "host" / "todo-host"
 DAPRD = CACHE / "bin" / "daprd"
 TOPIC = {"audit": "task-events", "recurring": "task-events", "notification": "reminders", "realtime": "task-updates"}
@@ -190,7 +190,7 @@ def recorded(db, consumer: str, user_prefix: str, since_id: int) -> int:
 
 def bench_one(consumer: str, args, secrets: dict, stack_env: dict, db, tmp: Path) -> list[dict]:
     sched = stack_env.get("SCHEDULER", "127.0.0.1:3550")
-    pg_url = (f"host=127.0.0.1 port=5432 user=todo password={secrets['PG_PASSWORD']} dbname=todo sslmode=disable")
+    pg_url = database_url()
     var = next(a.var for a in apps() if a.app == consumer)
     dlog, hlog = tmp / f"daprd-bench-{consumer}.log", tmp / f"host-{consumer}.log"
     daprd = host = None
@@ -295,7 +295,7 @@ def main() -> int:
     if subprocess.run(["which", "wrk"], capture_output=True).returncode != 0:
         sys.exit("wrk is missing: apt-get install -y wrk")
     secrets, stack_env = read_env(RUN / "secrets.env"), read_env(RUN / "stack.env")
-    db = psycopg.connect(f"host=127.0.0.1 port=5432 user=todo password={secrets['PG_PASSWORD']} dbname=todo sslmode=disable",
+    db = psycopg.connect(database_url(),
                          autocommit=True)
     print(f"consumer alone in todo-host, own daprd, the stack's PostgreSQL; {os.cpu_count()} cores; "
           f"the rest of the stack keeps running (load {os.getloadavg()[0]:.2f})")

@@ -46,7 +46,7 @@ import jwt
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "devstack"))
-from stackinfo import RUN, read_env  # noqa: E402  (the one reader of the stack's files)
+from stackinfo import RUN, database_url, read_env  # noqa: E402  (the one reader of the stack's files)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -194,7 +194,7 @@ def main() -> int:
     args = ap.parse_args()
     env, secrets = read_env(RUN / "stack.env"), read_env(RUN / "secrets.env")
     base = env["HOST_URL"].rstrip("/")
-    db = psycopg.connect(f"host=127.0.0.1 port=5432 user=todo password={secrets['PG_PASSWORD']} dbname=todo sslmode=disable",
+    db = psycopg.connect(database_url(),
                          autocommit=True)
     tokens = [(i, secrets["JWT_SECRET"]) for i in range(args.users)]
     runtime = (RUN / "runtime").read_text().strip() if (RUN / "runtime").exists() else "?"

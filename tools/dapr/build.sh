@@ -159,6 +159,8 @@ LDFLAGS+=" -X github.com/dapr/dapr/pkg/buildinfo.gitcommit=$DAPR_COMMIT"
 LDFLAGS+=" -X github.com/dapr/dapr/pkg/buildinfo.gitversion=v$DAPR_VERSION"
 LDFLAGS+=" -X github.com/dapr/kit/logger.DaprVersion=$DAPR_VERSION" # the `ver` field of log lines
 
+if [ -t 1 ]; then to_log() { tee -a "$LOG"; }; else to_log() { cat >>"$LOG"; }; fi
+
 total_start=$SECONDS
 for t in "${todo[@]}"; do
     echo "dapr build: building $t $DAPR_VERSION with $GO_VERSION (log: $LOG)"
@@ -173,8 +175,9 @@ for t in "${todo[@]}"; do
             grep '^github.com/dapr/durabletask-go' | tr '\n' ' ' || true)"
         [ -z "$leaks" ] || die "the overlay still lets daprd import durabletask-go: $leaks"
     fi
+    # On a terminal Go's own output (-v: each package as it compiles) shows as well as going to the log.
     if ! (cd "$HERE" && CGO_ENABLED=0 go build "${build_flags[@]}" -v \
-        -ldflags "$LDFLAGS" -o "$BIN/.$t.tmp" "./cmd/$t") >>"$LOG" 2>&1; then
+        -ldflags "$LDFLAGS" -o "$BIN/.$t.tmp" "./cmd/$t") 2>&1 | to_log; then
         rm -f "$BIN/.$t.tmp"
         echo "dapr build: ERROR: building $t failed; the end of $LOG:" >&2
         grep -v '^[a-z0-9.-]*\.[a-z]*/[^ ]*$' "$LOG" | tail -n 30 >&2 || true

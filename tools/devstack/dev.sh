@@ -23,6 +23,11 @@
 #
 # Runtime: TODO_RUNTIME=spin|host chooses; by default Spin when `spin` is on PATH or unpacked into
 # the cache from ../shared/bin (setup.sh does that), else the host.
+# What you already have (docs/devstack.md, "Use what you already have"), read by `up` and kept for
+# the stack's later commands in run/stack.conf: TODO_DAPR_BIN=<dir> (or daprd on PATH, or
+# ~/.dapr/bin) for Dapr 1.18, TODO_KAFKA_BROKERS=host:port for a Kafka-API broker (e.g. Redpanda),
+# TODO_DATABASE_URL=postgresql://... for PostgreSQL (e.g. Neon). The stack never stops or deletes
+# what it did not start.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -87,12 +92,47 @@ secrets() {
     done
     # shellcheck disable=SC1090
     . "$RUN/secrets.env"
+    load_conf
+}
+
+# The stack's choices, made by `up` (write_conf) and read by every later command: which daprd and
+# scheduler, which Kafka and PostgreSQL, and whether the stack started them. Mode 0600: the
+# database URL may hold a password.
+load_conf() {
+    DAPRD="$BIN/daprd" SCHEDULER="$BIN/scheduler"
+    KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" KAFKA_EXTERNAL=0
+    DATABASE_URL="$(embedded_pg_url)" PG_EXTERNAL=0
+    # shellcheck disable=SC1090
+    [ -f "$RUN/stack.conf" ] && . "$RUN/stack.conf"
+    return 0
+}
+
+write_conf() {
+    local daprd scheduler
+    daprd="$("$ROOT/tools/dapr/find.sh" daprd)" || die "Dapr: see the message above"
+    scheduler="$("$ROOT/tools/dapr/find.sh" scheduler)" || die "Dapr: see the message above"
+    DAPRD="${daprd:-$BIN/daprd}" SCHEDULER="${scheduler:-$BIN/scheduler}"
+    if [ -n "${TODO_KAFKA_BROKERS:-}" ]; then KAFKA_BROKERS="$TODO_KAFKA_BROKERS" KAFKA_EXTERNAL=1
+    else KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" KAFKA_EXTERNAL=0; fi
+    if [ -n "${TODO_DATABASE_URL:-}" ]; then DATABASE_URL="$TODO_DATABASE_URL" PG_EXTERNAL=1
+    else DATABASE_URL="$(embedded_pg_url)" PG_EXTERNAL=0; fi
+    (
+        umask 077
+        printf '%s=%q\n' DAPRD "$DAPRD" SCHEDULER "$SCHEDULER" KAFKA_BROKERS "$KAFKA_BROKERS" \
+            KAFKA_EXTERNAL "$KAFKA_EXTERNAL" DATABASE_URL "$DATABASE_URL" PG_EXTERNAL "$PG_EXTERNAL" >"$RUN/stack.conf"
+    )
 }
 
 AS_POSTGRES=(setpriv --reuid=postgres --regid=postgres --init-groups)
 as_postgres() { "${AS_POSTGRES[@]}" "$@"; }
 
 start_postgres() {
+    if [ "$PG_EXTERNAL" = 1 ]; then
+        # Not ours to start: only the schema (todo-migrate is idempotent).
+        "$CARGO_TARGET_DIR/debug/todo-migrate" --url "$DATABASE_URL" >>"$RUN/logs/migrate.log" 2>&1 ||
+            { tail -n 20 "$RUN/logs/migrate.log" >&2; die "migrations on TODO_DATABASE_URL failed (log $RUN/logs/migrate.log): is the database reachable, and may its user create tables?"; }
+        return 0
+    fi
     local bindir
     bindir="$(dirname "$(ls /usr/lib/postgresql/*/bin/postgres | sort -V | tail -n 1)")"
     if [ ! -f "$PGDATA_DIR/PG_VERSION" ]; then
@@ -112,13 +152,19 @@ start_postgres() {
     "${psql[@]}" -d postgres -c "SELECT 1 FROM pg_database WHERE datname = 'todo'" | grep -q 1 ||
         "${psql[@]}" -d postgres -c "CREATE DATABASE todo OWNER todo" >/dev/null
     # The schema: versioned migrations (migrations/), applied by the one command that owns them.
-    "$CARGO_TARGET_DIR/debug/todo-migrate" --url "$(pg_url)" >>"$RUN/logs/migrate.log" 2>&1 ||
+    "$CARGO_TARGET_DIR/debug/todo-migrate" --url "$DATABASE_URL" >>"$RUN/logs/migrate.log" 2>&1 ||
         { tail -n 20 "$RUN/logs/migrate.log" >&2; die "migrations failed (log $RUN/logs/migrate.log)"; }
 }
 
-pg_url() { echo "host=127.0.0.1 port=$PG_PORT user=todo password=$PG_PASSWORD dbname=todo sslmode=disable"; }
+embedded_pg_url() { echo "host=127.0.0.1 port=$PG_PORT user=todo password=${PG_PASSWORD:-} dbname=todo sslmode=disable"; }
 
 start_kafka() {
+    if [ "$KAFKA_EXTERNAL" = 1 ]; then
+        # Not ours to start: only the topics, as `kafka.sh create-topics` makes them, without Java.
+        "$CACHE/venv/bin/python" "$ROOT/tools/kafka/topics.py" "$KAFKA_BROKERS" >>"$RUN/logs/kafka.log" 2>&1 ||
+            { tail -n 5 "$RUN/logs/kafka.log" >&2; die "the topics on TODO_KAFKA_BROKERS=$KAFKA_BROKERS (log $RUN/logs/kafka.log)"; }
+        return 0
+    fi
     mkdir -p "$DATA/kafka"
     spawn kafka "$ROOT/tools/kafka/kafka.sh" start "$DATA/kafka" "$RUN/logs/kafka-broker.log"
     KAFKA_PID="$(cat "$(pidfile kafka)")" "$ROOT/tools/kafka/kafka.sh" wait 90 >>"$RUN/logs/kafka.log" 2>&1 ||
@@ -133,12 +179,20 @@ start_scheduler() {
     mkdir -p "$DATA/scheduler"
     local from=0
     [ -f "$RUN/logs/scheduler.log" ] && from="$(wc -l <"$RUN/logs/scheduler.log")"
-    spawn scheduler "$BIN/scheduler" --listen-address 127.0.0.1 --port "$SCHED_PORT" \
+    spawn scheduler "$SCHEDULER" --listen-address 127.0.0.1 --port "$SCHED_PORT" \
         --healthz-port "$SCHED_HEALTH_PORT" --metrics-listen-address 127.0.0.1 --metrics-port "$SCHED_METRICS_PORT" \
         --etcd-data-dir "$DATA/scheduler" --etcd-client-listen-address 127.0.0.1 \
         --etcd-initial-cluster dapr-scheduler-server-0=http://127.0.0.1:2380
     # Its healthz answers before the embedded etcd is up; "Cron is ready" comes after.
     wait_for scheduler 60 logged_since scheduler "$from" "Cron is ready"
+    # The Scheduler has no --version: its first line states it. One not built here (find.sh) must
+    # be the release the project is written for.
+    local version
+    version="$(tail -n "+$((from + 1))" "$RUN/logs/scheduler.log" | sed -n 's/.*Starting Dapr Scheduler Service -- version \([^ ]*\).*/\1/p' | head -n 1)"
+    case "$version" in
+    1.18.*) ;;
+    *) stop_parts scheduler; die "the Scheduler at $SCHEDULER is version '${version:-unknown}'; this project needs Dapr 1.18.x (TODO_DAPR_BIN=build builds it)" ;;
+    esac
 }
 
 host_env() {
@@ -248,8 +302,8 @@ spawn_sidecar() {
     read -r app http grpc metrics _var < <(apps | awk -v a="$1" '$1 == a')
     [ -n "${app:-}" ] || die "no app-id $1 in tools/devstack/apps.tsv"
     spawn "daprd-$app" env DAPR_API_TOKEN="$DAPR_API_TOKEN" APP_API_TOKEN="$APP_API_TOKEN" \
-        TODO_PG_URL="$(pg_url)" \
-        "$BIN/daprd" --app-id "$app" --app-port "$HOST_PORT" --app-protocol http \
+        TODO_PG_URL="$DATABASE_URL" TODO_KAFKA_BROKERS="$KAFKA_BROKERS" \
+        "$DAPRD" --app-id "$app" --app-port "$HOST_PORT" --app-protocol http \
         --dapr-listen-addresses 127.0.0.1 --dapr-http-port "$http" --dapr-grpc-port "$grpc" \
         --metrics-listen-address 127.0.0.1 --metrics-port "$metrics" --enable-metrics=true \
         --resources-path "$ROOT/contracts/dapr-components/selfhosted" \
@@ -273,8 +327,9 @@ write_stack_env() {
     # What tests and tools need to reach the stack (secrets stay in secrets.env).
     {
         echo "HOST_URL=http://127.0.0.1:$HOST_PORT"
-        echo "KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT"
-        echo "PG_DSN=host=127.0.0.1 port=$PG_PORT user=todo dbname=todo"
+        echo "KAFKA_BOOTSTRAP=$KAFKA_BROKERS"
+        echo "KAFKA_EXTERNAL=$KAFKA_EXTERNAL"
+        echo "PG_EXTERNAL=$PG_EXTERNAL"
         echo "SCHEDULER=127.0.0.1:$SCHED_PORT"
         echo "SCHEDULER_HEALTHZ_URL=http://127.0.0.1:$SCHED_HEALTH_PORT/healthz"
         echo "SCHEDULER_METRICS_URL=http://127.0.0.1:$SCHED_METRICS_PORT/metrics"
@@ -285,6 +340,8 @@ write_stack_env() {
         echo "PROMETHEUS_URL=http://127.0.0.1:$PROMETHEUS_PORT"
         while read -r app http _rest; do echo "DAPR_URL_${app//-/_}=http://127.0.0.1:$http"; done < <(apps)
     } >"$RUN/stack.env"
+    # The database's URL for tests and tools (it may hold a password: 0600, beside secrets.env).
+    (umask 077 && echo "DATABASE_URL=$DATABASE_URL" >"$RUN/database.env")
 }
 
 cmd_up() {
@@ -292,25 +349,42 @@ cmd_up() {
         for p in $(running_parts); do alive "$p" && die "the stack is already running (./dev status; ./dev down to stop it)"; done
         rm -f "$RUN"/pids/*.pid # stale pid files of a stack that died
     fi
-    "$ROOT/tools/devstack/setup.sh"
+    local t_all=$SECONDS
+    # Only what `up` runs (setup.sh up); its summary is printed with the parts' below.
+    TODO_SETUP_SUMMARY=file "$ROOT/tools/devstack/setup.sh" up
     mkdir -p "$RUN/logs" "$RUN/pids"
     trap 'say "interrupted: stopping what was started"; cmd_down; exit 130' INT TERM
     trap 'status=$?; [ $status -ne 0 ] && { say "up failed: stopping what was started"; cmd_down; }; exit $status' EXIT
     secrets
-    local t0=$SECONDS
-    say "starting postgres";  start_postgres
-    say "starting kafka";     start_kafka
-    say "starting scheduler"; start_scheduler
-    say "starting mailsink";  start_mailsink
+    write_conf
+    local t0=$SECONDS parts=()
+    # Starts one part and keeps how long it took for the summary.
+    part() {
+        local name="$1" t=$SECONDS; shift
+        say "starting $name"
+        "$@"
+        parts+=("$(printf '  %-11s %5s s  %s' started $((SECONDS - t)) "$name")")
+    }
+    if [ "$PG_EXTERNAL" = 1 ]; then part "postgres: external (TODO_DATABASE_URL), migrations only" start_postgres
+    else part postgres start_postgres; fi
+    if [ "$KAFKA_EXTERNAL" = 1 ]; then part "kafka: external ($KAFKA_BROKERS), topics only" start_kafka
+    else part kafka start_kafka; fi
+    part "scheduler ($SCHEDULER)" start_scheduler
+    part mailsink start_mailsink
     local runtime; runtime="$(choose_runtime)"
-    say "starting app ($runtime)"; start_app "$runtime"
-    say "starting pushpin";   start_pushpin
-    say "starting sidecars";  start_sidecars
-    say "starting prometheus"; start_prometheus
+    part "app ($runtime)" start_app "$runtime"
+    part pushpin start_pushpin
+    part "sidecars ($DAPRD)" start_sidecars
+    part prometheus start_prometheus
     write_stack_env
     trap - INT TERM EXIT
-    say "stack up in $((SECONDS - t0))s"
+    say "stack up in $((SECONDS - t0)) s"
     cmd_status
+    say ""
+    say "summary (what was installed, built, reused, started; seconds):"
+    cat "$CACHE/logs/setup-summary.txt"
+    printf '%s\n' "${parts[@]}"
+    printf '  %-11s %5s s  %s\n' "./dev up" $((SECONDS - t_all)) "in all, to a stack that answers"
 }
 
 # Every process of a part: its session (spawn starts each part with setsid, so the session id is
@@ -349,12 +423,17 @@ cmd_down() {
 }
 
 cmd_status() {
-    local p any=0
+    local p any=0 state where
+    load_conf
     for p in postgres kafka scheduler mailsink app pushpin prometheus $(apps | cut -f1 | sed 's/^/daprd-/'); do
         if alive "$p"; then any=1; state="running (pid $(cat "$(pidfile "$p")"))"; else state="stopped"; fi
         case "$p" in
         postgres) where="postgresql://127.0.0.1:$PG_PORT/todo" ;;
         kafka) where="127.0.0.1:$KAFKA_PORT" ;;
+        esac
+        if [ "$p" = postgres ] && [ "$PG_EXTERNAL" = 1 ]; then state="external" where="TODO_DATABASE_URL (not started or stopped by ./dev)"; fi
+        if [ "$p" = kafka ] && [ "$KAFKA_EXTERNAL" = 1 ]; then state="external" where="$KAFKA_BROKERS (not started or stopped by ./dev)"; fi
+        case "$p" in
         scheduler) where="127.0.0.1:$SCHED_PORT (healthz :$SCHED_HEALTH_PORT)" ;;
         app) where="http://127.0.0.1:$HOST_PORT (runtime: $(runtime_now))" ;;
         mailsink) where="smtp://127.0.0.1:$SMTP_PORT (./dev mail)" ;;
@@ -393,6 +472,9 @@ cmd_part() {
     *) die "usage: ./dev stop|kill|start kafka|postgres|scheduler|app|mailsink|pushpin|prometheus|daprd-<app-id>" ;;
     esac
     secrets
+    if { [ "$part" = kafka ] && [ "$KAFKA_EXTERNAL" = 1 ]; } || { [ "$part" = postgres ] && [ "$PG_EXTERNAL" = 1 ]; }; then
+        die "$part is external (TODO_KAFKA_BROKERS / TODO_DATABASE_URL): ./dev did not start it and does not stop or start it"
+    fi
     case "$action" in
     stop | kill)
         alive "$part" || die "$part is not running"
@@ -478,7 +560,8 @@ for line in open(sys.argv[1]):
 
 cmd_clean() {
     cmd_down
-    rm -rf "$DATA" "$PGDATA_DIR" "$RUN/secrets.env" "$RUN/stack.env"
+    # Only what the stack made: an external Kafka's topics and an external database stay as they are.
+    rm -rf "$DATA" "$PGDATA_DIR" "$RUN/secrets.env" "$RUN/stack.env" "$RUN/stack.conf" "$RUN/database.env"
     say "deleted $DATA, $PGDATA_DIR and the generated secrets"
 }
 

@@ -144,7 +144,13 @@ def check_parts(r: Report, env: dict, app_list: list[dict]) -> None:
     parts = ["postgres", "kafka", "scheduler", "mailsink", "app", "pushpin", "prometheus"]
     parts += [f"daprd-{a['app']}" for a in app_list]
     down = []
+    # Kafka and PostgreSQL the user brought (TODO_KAFKA_BROKERS, TODO_DATABASE_URL): not processes
+    # of the stack; check_broker and check_database reach them.
+    external = {"kafka": env.get("KAFKA_EXTERNAL") == "1", "postgres": env.get("PG_EXTERNAL") == "1"}
     for p in parts:
+        if external.get(p):
+            r.ok(p, "external (not started by ./dev; reached below)")
+            continue
         pid = alive(p)
         if pid:
             r.ok(p, f"running (pid {pid})")
@@ -264,7 +270,8 @@ def duplicated_metrics(part: str, within_s: float = 120) -> bool:
 
 
 def check_broker(r: Report, env: dict, window_min: float) -> None:
-    bootstrap = env.get("KAFKA_BOOTSTRAP", f"127.0.0.1:{os.environ.get('KAFKA_PORT', '9092')}")
+    # The first of the brokers (an external list is host:port,host:port).
+    bootstrap = env.get("KAFKA_BOOTSTRAP", f"127.0.0.1:{os.environ.get('KAFKA_PORT', '9092')}").split(",")[0]
     try:
         from confluent_kafka import Consumer, TopicPartition
     except ImportError:
@@ -337,9 +344,11 @@ def check_database(r: Report, env: dict, secrets: dict, app_list: list[dict]) ->
     try:
         row = binding_query(env, secrets, app_list, sql)
     except Exception as e:  # noqa: BLE001 — any failure here is the finding
-        pg = env.get("PG_DSN", "host=127.0.0.1 port=5432")
-        r.fail("postgres", f"a statement through daprd-task-api's tododb binding failed: {str(e)[:200]}",
-               f"is PostgreSQL up ({pg})? ./dev start postgres   ({log_hint('postgres')})")
+        if env.get("PG_EXTERNAL") == "1":
+            fix = "is the database of TODO_DATABASE_URL up and reachable? (./dev does not start it)"
+        else:
+            fix = f"is PostgreSQL up (127.0.0.1:5432)? ./dev start postgres   ({log_hint('postgres')})"
+        r.fail("postgres", f"a statement through daprd-task-api's tododb binding failed: {str(e)[:200]}", fix)
         return
     if (row.get("version") or 0) < latest:
         r.fail("postgres", f"schema at V{row.get('version')}, the repository has V{latest}",

@@ -48,6 +48,15 @@ def secrets(required: bool = True) -> dict[str, str]:
     return read_env(RUN / "secrets.env", required)
 
 
+def database_url(required: bool = True) -> str:
+    """The stack's PostgreSQL as a libpq connection string or URL (`RUN/database.env`, which `./dev
+    up` writes, 0600): the embedded cluster, or `TODO_DATABASE_URL` when the user brought one."""
+    env = read_env(RUN / "database.env", required)
+    if "DATABASE_URL" not in env and required:
+        raise StackMissing(f"{RUN / 'database.env'} names no DATABASE_URL: run ./dev up again")
+    return env.get("DATABASE_URL", "")
+
+
 @dataclass(frozen=True)
 class App:
     """One line of apps.tsv."""

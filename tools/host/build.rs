@@ -2,7 +2,10 @@
 //! place it is written), for the key of the compiled-component cache.
 
 fn main() {
-    let lock = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.lock");
+    // At run time, not env!(): cargo reuses a compiled build script across checkouts that share a
+    // target directory, so a path baked in at compile time names another checkout's lock file.
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let lock = std::path::Path::new(&dir).join("../../Cargo.lock");
     println!("cargo:rerun-if-changed={}", lock.display());
     let text = std::fs::read_to_string(&lock).expect("reading the workspace's Cargo.lock");
     let version = text

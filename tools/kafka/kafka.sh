@@ -4,6 +4,7 @@
 #   kafka.sh install                  jars -> ~/.cache/todo-events/kafka/<version>/libs (idempotent)
 #   kafka.sh start DATADIR LOGFILE    format DATADIR once, then exec the broker in the foreground
 #   kafka.sh wait [TIMEOUT_S]         wait until the broker is ready (default 60 s)
+#   kafka.sh installed                exit 0 when the jars are installed and current
 #   kafka.sh create-topics            create the topics in topics.txt (idempotent)
 #   kafka.sh list                     list topics
 #   kafka.sh describe [TOPIC]         partitions and configs of TOPIC (default: all topics)
@@ -214,6 +215,7 @@ cmd_consume() {
 
 case "${1:-}" in
     install) shift; cmd_install "$@" ;;
+    installed) installed ;;
     start) shift; cmd_start "$@" ;;
     wait) shift; cmd_wait "$@" ;;
     create-topics) shift; cmd_create_topics "$@" ;;
