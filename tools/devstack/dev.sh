@@ -20,6 +20,8 @@
 #   ./dev stop|kill|start PART   stop (SIGTERM), kill -9, or start one part: kafka, postgres,
 #                   scheduler, app, mailsink, pushpin, prometheus, daprd-<app-id> (fault tests)
 #   ./dev switch spin|host   serve the app with the other runtime (same port, sidecars stay up)
+#   ./dev setup [up|all|build|host]  install and build: what up runs (up), what the tests need
+#                   too (all, the default), the Rust builds, the host (tools/devstack/setup.sh)
 #
 # Runtime: TODO_RUNTIME=spin|host chooses; by default Spin when `spin` is on PATH or unpacked into
 # the cache from ../shared/bin (setup.sh does that), else the host.
@@ -582,5 +584,5 @@ variables) cmd_variables ;;
 token) shift; cmd_token "$@" ;;
 mail) cmd_mail ;;
 setup) shift; "$ROOT/tools/devstack/setup.sh" "$@" ;;
-*) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+*) sed -n '2,/^set /p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -35,13 +35,15 @@ summary() { printf '  %-11s %5s s  %s\n' "$1" "${3:-0}" "$2" >>"$SUMMARY_FILE.tm
 # run_step KEY WHAT LOG CMD...: runs the executable CMD, its output appended to LOG. Says what it
 # does and how long it took last time on this machine; while it runs, the tool's own output when
 # stdout is a terminal (cargo's progress bar, Go's package list), else a line every 30 s with the
-# log's last line. Sets STEP_SECS and STEP_FROM (LOG's line count before the step).
+# log's last line (or STEP_WATCH's, when the tool writes its detail to a log of its own). Sets
+# STEP_SECS and STEP_FROM (LOG's line count before the step).
 run_step() {
     local key="$1" what="$2" log="$3" last="" rc=0 pid n=0
     shift 3
     [ -s "$TIMES/$key" ] && last=" (last time on this machine: $(cat "$TIMES/$key") s)"
     say "$what$last; log $log"
-    STEP_FROM="$(wc -l <"$log" 2>/dev/null || echo 0)"
+    touch "$log"
+    STEP_FROM="$(wc -l <"$log")"
     local t0=$SECONDS
     if [ -t 1 ] && [ "${TODO_PROGRESS:-}" != lines ]; then
         script -qefc "$(printf '%q ' "$@")" -a "$log" || rc=$?
@@ -52,7 +54,7 @@ run_step() {
             sleep 1
             n=$((n + 1))
             if [ $((n % 30)) -eq 0 ]; then
-                say "  ... ${n} s: $(tail -n 1 "$log" 2>/dev/null | tr -d '\r' | sed 's/^[[:space:]]*//' | cut -c1-90)"
+                say "  ... ${n} s: $(tail -n 1 "${STEP_WATCH:-$log}" 2>/dev/null | tr -d '\r' | sed 's/^[[:space:]]*//' | cut -c1-90)"
             fi
         done
         wait "$pid" || rc=$?
@@ -191,11 +193,14 @@ install_dapr() {
         fi
     done
     [ "${#need[@]}" -eq 0 ] && return 0
+    local names="${need[*]}"
+    local key="dapr-${names// /-}"
     command -v go >/dev/null || die "go not found: building Dapr 1.18 needs Go >= 1.26.6; or use a Dapr you have (dapr init --slim, or TODO_DAPR_BIN=<dir with daprd and scheduler 1.18.x>)"
-    run_step "dapr-${need[*]// /-}" "building Dapr ${need[*]} from source (Go module proxy)" "$LOGS/dapr-build-progress.log" \
+    # Go's own output (each package as it compiles) goes to build.sh's log: the progress lines quote it.
+    STEP_WATCH="$LOGS/dapr-build.log" run_step "$key" "building Dapr ${need[*]} from source (Go module proxy)" "$LOGS/dapr-build-progress.log" \
         "$ROOT/tools/dapr/build.sh" "${need[@]}" || { tail -n 20 "$LOGS/dapr-build-progress.log" >&2; die "building Dapr failed"; }
     if did_work "$LOGS/dapr-build-progress.log" "built in"; then
-        remember "dapr-${need[*]// /-}"
+        remember "$key"
         summary built "Dapr ${need[*]} 1.18.3 (Go)" "$STEP_SECS"
     fi
 }
@@ -269,7 +274,8 @@ start_host_background() {
     local last=""
     [ -s "$TIMES/host" ] && last=" (last time on this machine: $(cat "$TIMES/host") s)"
     say "building the host, todo-host, in the background$last; log $LOGS/build-host.log"
-    HOST_FROM="$(wc -l <"$LOGS/build-host.log" 2>/dev/null || echo 0)"
+    touch "$LOGS/build-host.log"
+    HOST_FROM="$(wc -l <"$LOGS/build-host.log")"
     HOST_T0=$SECONDS
     (cd "$ROOT" && cargo build --profile host -p todo-host) >>"$LOGS/build-host.log" 2>&1 </dev/null &
     HOST_PID=$!

@@ -27,6 +27,10 @@ step() {
     fi
 }
 
+# The suite runs on the stack's own Kafka and PostgreSQL (the fault stage stops and kills them);
+# the external-services stage below hands in its own. A user's Dapr (TODO_DAPR_BIN, PATH,
+# ~/.dapr/bin) is used as `./dev up` would.
+unset TODO_KAFKA_BROKERS TODO_DATABASE_URL
 t_start=$SECONDS
 # The Kubernetes control plane of the deploy stage (setup.sh leaves it out: `./dev up` needs none
 # of it) builds beside setup, as it did inside it (on a cold machine the Go and Rust builds overlap
