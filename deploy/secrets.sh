@@ -10,7 +10,9 @@
 #   deploy/secrets.sh PROFILE --list   the Secrets and keys PROFILE uses, one "secret key" a line
 #   deploy/secrets.sh PROFILE --dry-run  say what would be created; create nothing
 #
-# A Secret that already exists is kept as it is (a generated PostgreSQL password must not change
+# Last, the Secret todo-runtime-config: Spin's runtime-config.toml for every SpinApp, rendered
+# from deploy/runtime-config.toml.in with the values of the Secrets above (rewritten when they
+# change). A Secret that already exists is kept as it is (a generated PostgreSQL password must not change
 # under a running database); delete it to have it made again. Values go to kubectl through files in
 # a private temporary directory, never on a command line. Nothing secret is printed.
 #
@@ -84,11 +86,16 @@ secret_keys() {
 }
 SECRETS=(todo-secrets postgres-credentials better-auth-secret dapr-api-token dapr-app-token pushpin-sig-key)
 [ "$PROFILE" = cloud ] && SECRETS+=(redpanda-credentials)
+# Spin's runtime configuration of every SpinApp (spec.runtimeConfig.loadFromSecret): rendered from
+# deploy/runtime-config.toml.in with the values of the Secrets above, on every run (it follows them).
+RUNTIME_CONFIG=todo-runtime-config
+TEMPLATE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/runtime-config.toml.in"
 
 if [ "$MODE" = list ]; then
     for s in "${SECRETS[@]}"; do
         for k in $(secret_keys "$s"); do echo "$s $k"; done
     done
+    echo "$RUNTIME_CONFIG runtime-config.toml"
     exit 0
 fi
 
@@ -203,6 +210,40 @@ for s in "${SECRETS[@]}"; do
     say "created $NS/$s [$keys]"
     CREATED+="$s "
 done
+
+# runtime-config.toml: every ${secret:<secret>/<key>} of the template replaced by that value as a
+# TOML string's content (\ and " escaped), read back from the cluster so that it matches Secrets
+# kept from an earlier run. Written to a private file, applied when it differs from what is there.
+render_runtime_config() {
+    local line out="" ref value
+    while IFS= read -r line || [ -n "$line" ]; do
+        while [[ "$line" =~ \$\{secret:([a-z0-9-]+)/([A-Za-z0-9_.-]+)\} ]]; do
+            ref="${BASH_REMATCH[0]}"
+            value="$(secret_value "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}")" ||
+                die "$TEMPLATE reads ${BASH_REMATCH[1]}/${BASH_REMATCH[2]}, which is not in the cluster"
+            [ -n "$value" ] || die "$TEMPLATE reads ${BASH_REMATCH[1]}/${BASH_REMATCH[2]}, which is empty"
+            value="${value//\\/\\\\}"
+            value="${value//\"/\\\"}"
+            line="${line/"$ref"/"$value"}"
+        done
+        out+="$line"$'\n'
+    done <"$TEMPLATE"
+    printf '%s' "$out"
+}
+
+if [ "$MODE" = dry-run ]; then
+    say "would create $NS/$RUNTIME_CONFIG [runtime-config.toml] (or update it) from $(basename "$TEMPLATE")"
+else
+    render_runtime_config >"$TMP/runtime-config.toml"
+    if exists "$RUNTIME_CONFIG" && cmp -s "$TMP/runtime-config.toml" <(secret_value "$RUNTIME_CONFIG" runtime-config.toml); then
+        say "kept $NS/$RUNTIME_CONFIG (current) [runtime-config.toml]"
+    else
+        k -n "$NS" create secret generic "$RUNTIME_CONFIG" --from-file=runtime-config.toml="$TMP/runtime-config.toml" \
+            --dry-run=client -o yaml | k apply -f - >/dev/null || die "writing $NS/$RUNTIME_CONFIG failed"
+        k -n "$NS" label secret "$RUNTIME_CONFIG" app.kubernetes.io/part-of=todo-events --overwrite >/dev/null
+        say "wrote $NS/$RUNTIME_CONFIG [runtime-config.toml] from $(basename "$TEMPLATE") (restart the SpinApps' pods to apply a change)"
+    fi
+fi
 
 if [[ "$CREATED" == *" better-auth-secret "* ]] && [ "$PROFILE" = local ] && [ -z "${BETTER_AUTH_SECRET:-}" ]; then
     say "the JWT secret was generated: give the same value to the auth service that signs users' tokens:"

@@ -121,6 +121,15 @@ def test_every_spinapp_is_ready_and_the_services_have_an_injected_daprd(stage, a
     for pod in pods:
         app_container = next(c for c in pod["spec"]["containers"] if c["name"] == app)
         assert app_container["image"] == SPINTAINER and "-f" in app_container["args"], app_container
+        # Spin's variables from the runtime configuration (a static provider: no cost per read),
+        # none as SPIN_VARIABLE_* environment variables (milliseconds per read; docs/spin-variables.md).
+        args = app_container["args"]
+        assert "--runtime-config-file" in args and args[args.index("--runtime-config-file") + 1] == "/runtime-config.toml", args
+        mount = next((m for m in app_container.get("volumeMounts", []) if m["mountPath"] == "/runtime-config.toml"), None)
+        vols = {v["name"]: v for v in pod["spec"].get("volumes", [])}
+        assert mount and vols[mount["name"]]["secret"]["secretName"] == "todo-runtime-config", (mount, vols)
+        spin_env = sorted(e["name"] for e in app_container.get("env", []) if e["name"].startswith("SPIN_VARIABLE_"))
+        assert not spin_env, f"{pod['metadata']['name']}: Spin variables in the environment: {spin_env}"
         statuses = {c["name"]: c for c in pod["status"]["containerStatuses"]}
         assert all(c["ready"] for c in statuses.values()), statuses
         containers = {c["name"]: c for c in pod["spec"]["containers"]}

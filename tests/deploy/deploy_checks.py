@@ -148,6 +148,27 @@ def spin_variables() -> dict[str, dict]:
     return manifest.get("variables", {})
 
 
+RUNTIME_CONFIG_SECRET = ("todo-runtime-config", "runtime-config.toml")
+RUNTIME_CONFIG_TEMPLATE = DEPLOY / "runtime-config.toml.in"
+SECRET_PLACEHOLDER = re.compile(r"^\$\{secret:([a-z0-9-]+)/([A-Za-z0-9_.-]+)\}$")
+
+
+def runtime_config_values(path: Path = RUNTIME_CONFIG_TEMPLATE) -> dict[str, str]:
+    """The values of the static variables provider in deploy/runtime-config.toml.in (name ->
+    literal, or `${secret:<secret>/<key>}`); {} when there is no such provider."""
+    doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    for provider in doc.get("variables_provider", []):
+        if provider.get("type") == "static":
+            return dict(provider.get("values", {}))
+    return {}
+
+
+def runtime_config_secret_of(value: str) -> tuple[str, str] | None:
+    """(secret, key) of a `${secret:<secret>/<key>}` value, else None."""
+    m = SECRET_PLACEHOLDER.match(value)
+    return (m.group(1), m.group(2)) if m else None
+
+
 # ---------------------------------------------------------------------------------------------
 # Access
 
@@ -195,6 +216,14 @@ def secret_refs(docs: list[dict]) -> set[tuple[str, str, str]]:
             ref = (var.get("valueFrom") or {}).get("secretKeyRef")
             if ref:
                 refs.add((ref.get("name", ""), ref.get("key", ""), f"SpinApp/{name} {var['name']}"))
+        from_secret = (app["spec"].get("runtimeConfig") or {}).get("loadFromSecret")
+        if from_secret:
+            refs.add((from_secret, RUNTIME_CONFIG_SECRET[1], f"SpinApp/{name} runtimeConfig.loadFromSecret"))
+            if from_secret == RUNTIME_CONFIG_SECRET[0]:
+                for var, value in runtime_config_values().items():
+                    ref = runtime_config_secret_of(value)
+                    if ref:
+                        refs.add((*ref, f"{RUNTIME_CONFIG_TEMPLATE.name} {var}"))
         ann = app["spec"].get("podAnnotations") or {}
         for a in ("dapr.io/api-token-secret", "dapr.io/app-token-secret"):
             if a in ann:
@@ -282,31 +311,46 @@ def dapr_annotation_errors(docs: list[dict], known: set[str]) -> list[str]:
                 errors.append(f"SpinApp/{name}: {k} is {dapr.get(k)!r}, want {v!r}")
         if dapr.get("dapr.io/config") not in configs:
             errors.append(f"SpinApp/{name}: dapr.io/config names no Configuration here")
-        variables = {v["name"]: v for v in app["spec"].get("variables", [])}
+        values = runtime_config_values()
         for ann_key, var in (
             ("dapr.io/api-token-secret", "dapr_api_token"),
             ("dapr.io/app-token-secret", "app_api_token"),
         ):
-            ref = ((variables.get(var) or {}).get("valueFrom") or {}).get("secretKeyRef") or {}
+            ref = runtime_config_secret_of(values.get(var, "")) or (None, None)
             if not dapr.get(ann_key):
                 errors.append(f"SpinApp/{name}: no {ann_key}")
-            elif (ref.get("name"), ref.get("key")) != (dapr[ann_key], "token"):
+            elif ref != (dapr[ann_key], "token"):
                 errors.append(
-                    f"SpinApp/{name}: variable {var} reads {ref.get('name')}/{ref.get('key')}, but "
-                    f"the sidecar's token is {dapr[ann_key]}/token ({ann_key})"
+                    f"SpinApp/{name}: variable {var} reads {ref[0]}/{ref[1]} ({RUNTIME_CONFIG_TEMPLATE.name}), "
+                    f"but the sidecar's token is {dapr[ann_key]}/token ({ann_key})"
                 )
     return errors
 
 
-def variable_errors(docs: list[dict], variables: dict[str, dict]) -> list[str]:
-    """Every required variable of spin.toml on every SpinApp (Spin refuses to start otherwise),
-    every SpinApp variable a valid Spin variable name."""
+def variable_errors(docs: list[dict], variables: dict[str, dict],
+                    values: dict[str, str] | None = None) -> list[str]:
+    """Every SpinApp loads Spin's runtime configuration from the Secret deploy/secrets.sh renders,
+    whose static provider (deploy/runtime-config.toml.in, `values`) names exactly spin.toml's
+    [variables]: all of them, also those with a default (a variable it lacks falls through to the
+    environment provider, which costs milliseconds per read), none that spin.toml lacks. No SpinApp
+    sets a spin.toml variable in spec.variables (an environment variable again)."""
+    values = runtime_config_values() if values is None else values
     errors = []
-    required = {n for n, v in variables.items() if v.get("required") and "default" not in v}
+    for missing in sorted(set(variables) - set(values)):
+        errors.append(f"{RUNTIME_CONFIG_TEMPLATE.name}: variable {missing} of spin.toml is not in the static provider")
+    for extra in sorted(set(values) - set(variables)):
+        errors.append(f"{RUNTIME_CONFIG_TEMPLATE.name}: {extra} is not a variable of spin.toml")
+    for var, value in values.items():
+        if not isinstance(value, str) or ("${" in value and not runtime_config_secret_of(value)):
+            errors.append(f"{RUNTIME_CONFIG_TEMPLATE.name}: {var} = {value!r} is neither a string nor ${{secret:<secret>/<key>}}")
     for name, app in by_kind(docs, "SpinApp").items():
+        from_secret = (app["spec"].get("runtimeConfig") or {}).get("loadFromSecret")
+        if from_secret != RUNTIME_CONFIG_SECRET[0]:
+            errors.append(f"SpinApp/{name}: spec.runtimeConfig.loadFromSecret is {from_secret!r}, want {RUNTIME_CONFIG_SECRET[0]!r}")
         have = [v["name"] for v in app["spec"].get("variables", [])]
-        for missing in sorted(required - set(have)):
-            errors.append(f"SpinApp/{name}: required variable {missing} of spin.toml is not set")
+        for v in sorted(set(have) & set(variables)):
+            errors.append(f"SpinApp/{name}: spin.toml's {v} set in spec.variables (an environment variable: "
+                          f"milliseconds per read); it belongs in {RUNTIME_CONFIG_TEMPLATE.name}")
         for v in have:
             if not re.fullmatch(r"[a-z][a-z0-9_]*", v):
                 errors.append(f"SpinApp/{name}: {v!r} is not a Spin variable name")
@@ -469,10 +513,7 @@ def pushpin_errors(docs: list[dict]) -> list[str]:
     if ports != {"http": 7999, "publish": 5561}:
         errors.append(f"Service pushpin ports {ports}")
     want_url = f"http://pushpin.{NAMESPACE}.svc.cluster.local:{ports.get('publish')}"
-    rt = find(docs, "SpinApp", "realtime")
-    url = {v["name"]: v.get("value") for v in (rt or {}).get("spec", {}).get("variables", [])}.get(
-        "pushpin_publish_url"
-    )
+    url = runtime_config_values().get("pushpin_publish_url")
     if url != want_url:
         errors.append(f"realtime's pushpin_publish_url {url!r} != {want_url!r}")
     cms = [

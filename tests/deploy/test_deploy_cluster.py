@@ -69,6 +69,22 @@ class OverlayOnControlPlane:
         values = [v for v in values if len(v) >= 8]
         assert values and not any(v in out.stdout + out.stderr for v in values)
 
+    def test_1b_the_runtime_config_holds_the_secrets_values(self, cluster):
+        """todo-runtime-config: the template with every ${secret:...} replaced by that Secret's
+        value in the cluster, every spin.toml variable in its static provider."""
+        import tomllib
+
+        secret, key = dc.RUNTIME_CONFIG_SECRET
+        data = {s["metadata"]["name"]: s["data"] for s in cluster.get("secrets")}
+        toml = tomllib.loads(base64.b64decode(data[secret][key]).decode())
+        [provider] = toml["variables_provider"]
+        assert provider["type"] == "static"
+        assert set(provider["values"]) == set(dc.spin_variables())
+        for var, template in dc.runtime_config_values().items():
+            ref = dc.runtime_config_secret_of(template)
+            want = base64.b64decode(data[ref[0]][ref[1]]).decode() if ref else template
+            assert provider["values"][var] == want, f"{var}: not the value of {ref or 'the template'}"
+
     def test_2_apply_script_applies_the_database_phase_first(self, cluster):
         out = cluster.run(dc.DEPLOY / "apply.sh", self.profile, "--no-wait", timeout=300)
         first, _, rest = out.stdout.partition(f"applying deploy/overlays/{self.profile}")
@@ -130,14 +146,17 @@ class OverlayOnControlPlane:
             env = {e["name"]: e for e in c["env"]}
             assert env["SPIN_COMPONENTS_TO_RETAIN"]["value"] == name
             assert env["SPIN_HTTP_LISTEN_ADDR"]["value"] == "0.0.0.0:80"
-            for var in app["spec"]["variables"]:
-                e = env[dc.spin_env_name(var["name"])]
-                if "valueFrom" in var:
-                    ref = e["valueFrom"]["secretKeyRef"]
-                    assert ref == var["valueFrom"]["secretKeyRef"]
-                    assert ref["key"] in secrets.get(ref["name"], set()), f"{name}: {ref} missing"
-                else:
-                    assert e["value"] == var["value"]
+            # Spin's variables: the runtime configuration Secret mounted at /runtime-config.toml
+            # (where the shim and `spin up --runtime-config-file` read it), none as SPIN_VARIABLE_*.
+            secret, key = dc.RUNTIME_CONFIG_SECRET
+            assert key in secrets.get(secret, set()), f"{name}: {secret}/{key} missing"
+            vols = {v["name"]: v for v in pod.get("volumes", [])}
+            mounts = {m["mountPath"]: m for m in c.get("volumeMounts", [])}
+            mount = mounts.get("/runtime-config.toml")
+            assert mount, f"{name}: nothing mounted at /runtime-config.toml: {sorted(mounts)}"
+            assert vols[mount["name"]]["secret"]["secretName"] == secret, vols[mount["name"]]
+            leaked = sorted(set(env) & {dc.spin_env_name(v) for v in dc.spin_variables()})
+            assert not leaked, f"{name}: Spin variables as environment variables: {leaked}"
             for probe in ("readinessProbe", "livenessProbe"):
                 assert c[probe]["httpGet"]["path"] == "/.well-known/spin/health"
                 assert c[probe]["httpGet"]["port"] == 80

@@ -85,7 +85,7 @@ def test_dapr_annotations(rendered, dapr_annotations):
     _fail_with(dc.dapr_annotation_errors(rendered[1], dapr_annotations))
 
 
-def test_required_spin_variables_are_set(rendered):
+def test_spin_variables_come_from_the_runtime_config(rendered):
     _fail_with(dc.variable_errors(rendered[1], dc.spin_variables()))
 
 
@@ -134,7 +134,9 @@ def test_the_checks_catch_a_missing_secret(kubectl):
 
 def test_the_checks_catch_wrong_annotations_and_variables(dapr_annotations):
     """The checks are not vacuous: a misspelt Dapr annotation, a token Secret that the app's
-    variable does not read, a missing required variable and a wrong topic are each reported."""
+    variable does not read, a variable missing from the runtime configuration, one set as an
+    environment variable, a SpinApp without the runtime configuration and a wrong topic are each
+    reported."""
     docs = dc.render_profile("local")
     app = dc.find(docs, "SpinApp", "audit")
     ann = app["spec"]["podAnnotations"]
@@ -142,7 +144,13 @@ def test_the_checks_catch_wrong_annotations_and_variables(dapr_annotations):
     errors = dc.dapr_annotation_errors(docs, dapr_annotations)
     assert any("dapr.io/app-token is not an annotation" in e for e in errors), errors
     assert any("no dapr.io/app-token-secret" in e for e in errors), errors
-    app["spec"]["variables"] = [v for v in app["spec"]["variables"] if v["name"] != "jwt_secret"]
-    assert any("jwt_secret" in e for e in dc.variable_errors(docs, dc.spin_variables()))
+    values = {k: v for k, v in dc.runtime_config_values().items() if k != "jwt_secret"}
+    assert any("jwt_secret" in e for e in dc.variable_errors(docs, dc.spin_variables(), values))
+    app["spec"]["variables"] = [{"name": "jwt_secret", "value": "x"}]
+    assert any("SpinApp/audit: spin.toml's jwt_secret set in spec.variables" in e
+               for e in dc.variable_errors(docs, dc.spin_variables()))
+    del app["spec"]["runtimeConfig"]
+    assert any("SpinApp/audit: spec.runtimeConfig.loadFromSecret is None" in e
+               for e in dc.variable_errors(docs, dc.spin_variables()))
     dc.find(docs, "ScaledObject", "audit")["spec"]["triggers"][0]["metadata"]["topic"] = "reminders"
     assert any("ScaledObject/audit: topic" in e for e in dc.autoscaling_errors(docs, "local"))

@@ -9,6 +9,8 @@
 #   2. one variable read, the value in SPIN_VARIABLE_GREETING           (Spin's environment provider)
 #   3. one variable read, `--variable greeting=...`                     (Spin's static provider)
 #   4. one variable read, `--variable @vars.json`                       (static, from a file)
+#   5. one variable read, `--runtime-config-file rc.toml` with a `static` variables provider
+#      (what the SpinKube deployment mounts: deploy/runtime-config.toml.in)
 # Prints requests/s and latency for each.
 #
 #   tools/bench/spin_variables.sh      (needs: tools/devstack/setup.sh; wrk)
@@ -45,6 +47,8 @@ greeting = "{{ greeting }}"
 EOF
 echo '{"greeting": "hello"}' >"$dir/vars.json"
 chmod 600 "$dir/vars.json"
+printf '[[variables_provider]]\ntype = "static"\n[variables_provider.values]\ngreeting = "hello"\n' >"$dir/rc.toml"
+chmod 600 "$dir/rc.toml"
 
 # $1: label, $2: path, then: env assignments, `--`, extra spin arguments.
 run() {
@@ -69,3 +73,4 @@ run "1. no variable read, SPIN_VARIABLE_GREETING" "/" SPIN_VARIABLE_GREETING=hel
 run "2. one variable read, SPIN_VARIABLE_GREETING" "/?var=greeting" SPIN_VARIABLE_GREETING=hello --
 run "3. one variable read, --variable greeting=hello" "/?var=greeting" -- --variable greeting=hello
 run "4. one variable read, --variable @vars.json" "/?var=greeting" -- --variable "@$dir/vars.json"
+run "5. one variable read, --runtime-config-file (static provider)" "/?var=greeting" -- --runtime-config-file "$dir/rc.toml"
