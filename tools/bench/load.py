@@ -26,6 +26,14 @@ audit (to the audit statement).
     ./dev up && ~/.cache/todo-events/venv/bin/python tools/bench/load.py --rate 100 --seconds 60
     ~/.cache/todo-events/venv/bin/python tools/bench/load.py --find-max --json
 
+`--cpu` also prints the CPU time each part of the stack used per write during each rate (from
+the start of the writes until every event was recorded): every process of each part's session
+(`./dev` starts each part with setsid and keeps its PID in run/pids), read from /proc (user +
+system), and this load generator's own. Issue 18's profile: Spin, Kafka, each sidecar,
+PostgreSQL, Pushpin, Prometheus, the Scheduler.
+
+    ~/.cache/todo-events/venv/bin/python tools/bench/load.py --rate 100 --seconds 30 --cpu
+
 Needs aiohttp, PyJWT and psycopg (tests/requirements.txt). The tasks are left in place, owned by
 users `load-<run>-<n>`.
 """
@@ -154,15 +162,63 @@ def measure(db, results, t_start: float, t_end: float, run: str, wait_s: float =
     }
 
 
-def run_rate(base, tokens, db, rate, seconds, inflight) -> dict:
+def part_cpu() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each running part of the stack: its recorded
+    process (run/pids/<part>.pid), every process of that session (`./dev` starts each part with
+    setsid) and every descendant (PostgreSQL's postmaster starts a session of its own)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parts = {}
+    for pidfile in (RUN / "pids").glob("*.pid"):
+        try:
+            parts[int(pidfile.read_text().strip())] = pidfile.stem
+        except ValueError:
+            continue
+    procs = {}  # pid -> (ppid, session, cpu seconds)
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            # Fields after the command's closing parenthesis: state, ppid, pgrp, session, ...,
+            # utime and stime (fields 14 and 15 of proc(5)).
+            f = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        procs[int(proc.name)] = (int(f[1]), int(f[3]), (int(f[11]) + int(f[12])) / tick)
+    used = dict.fromkeys(parts.values(), 0.0)
+    for pid, (ppid, session, cpu) in procs.items():
+        part, p, hops = parts.get(session), pid, 0
+        while part is None and p in procs and hops < 64:  # the nearest recorded ancestor
+            part, p, hops = parts.get(p), procs[p][0], hops + 1
+        if part:
+            used[part] += cpu
+    return used
+
+
+def print_cpu(before: dict, after: dict, self_s: float, writes: int) -> dict:
+    """CPU milliseconds per write of each part (and the total), largest first."""
+    per = {p: (after.get(p, 0.0) - before.get(p, 0.0)) * 1000 / max(writes, 1) for p in after}
+    sidecars = sum(v for p, v in per.items() if p.startswith("daprd-"))
+    total = sum(per.values())
+    print(f"  CPU per write ({writes} writes): stack total {total:.2f} ms, of which the {sum(1 for p in per if p.startswith('daprd-'))} "
+          f"sidecars {sidecars:.2f} ms; this load generator {self_s * 1000 / max(writes, 1):.2f} ms", flush=True)
+    for p, v in sorted(per.items(), key=lambda kv: -kv[1]):
+        print(f"    {p:22} {v:7.2f} ms", flush=True)
+    return {"total_ms": round(total, 2), "sidecars_ms": round(sidecars, 2),
+            "load_generator_ms": round(self_s * 1000 / max(writes, 1), 2),
+            "parts_ms": {p: round(v, 2) for p, v in per.items()}}
+
+
+def run_rate(base, tokens, db, rate, seconds, inflight, cpu=False) -> dict:
     run = uuid.uuid4().hex[:8]
     users = [f"load-{run}-{i}" for i in range(len(tokens))]
     secret = tokens[0][1]
     toks = [jwt.encode({"sub": u, "exp": int(time.time()) + 7200}, secret, algorithm="HS256") for u in users]
+    cpu_before, self_before = (part_cpu(), sum(os.times()[:2])) if cpu else ({}, 0.0)
     t_start = time.time()
     results, _ = asyncio.run(drive(base, toks, rate, seconds, inflight, run))
     t_end = time.time()
     fig = measure(db, results, t_start, t_end, run)
+    cpu_after, self_s = (part_cpu(), sum(os.times()[:2]) - self_before) if cpu else ({}, 0.0)
     fig.update(rate=rate, seconds=seconds)
     # Held: every write made at the rate, every event recorded, and the latency did not grow over
     # the run (the last third's median within 2x + 50 ms of the first third's): the consumers kept up.
@@ -178,6 +234,8 @@ def run_rate(base, tokens, db, rate, seconds, inflight) -> dict:
     hops = fig["hops_p50_ms"]
     print("  p50 per hop: " + ", ".join(f"{k} {'-' if v is None else v} ms" for k, v in hops.items()),
           flush=True)
+    if cpu:
+        fig["cpu_per_write"] = print_cpu(cpu_before, cpu_after, self_s, fig["created"])
     return fig
 
 
@@ -191,6 +249,8 @@ def main() -> int:
     ap.add_argument("--steps", default="10,20,30,40,60,100,200,300,500")
     ap.add_argument("--step-seconds", type=float, default=15)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--cpu", action="store_true", help="CPU time per write of each part of the stack")
+    ap.add_argument("--idle-seconds", type=float, default=20, help="with --cpu: the idle measurement first")
     args = ap.parse_args()
     env, secrets = read_env(RUN / "stack.env"), read_env(RUN / "secrets.env")
     base = env["HOST_URL"].rstrip("/")
@@ -201,11 +261,21 @@ def main() -> int:
     print(f"load on the dev stack ({runtime}), {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; "
           f"{args.users} users, open loop, at most {args.inflight} in flight")
     out = []
+    if args.cpu:
+        # What the stack burns with no writes at all: at a fixed write rate this idle share is part
+        # of every write's CPU (at 100 writes/s, 10 % of a core idle is 1 ms per write).
+        before, t0 = part_cpu(), time.monotonic()
+        time.sleep(args.idle_seconds)
+        after, span = part_cpu(), time.monotonic() - t0
+        idle = {p: (after[p] - before.get(p, 0.0)) * 100 / span for p in after}
+        print(f"  idle CPU over {span:.0f} s, % of one core: total {sum(idle.values()):.1f}; " + ", ".join(
+            f"{p} {v:.1f}" for p, v in sorted(idle.items(), key=lambda kv: -kv[1]) if v >= 0.05), flush=True)
+        out.append({"idle_percent_of_a_core": {p: round(v, 2) for p, v in idle.items()}})
     rate = args.rate
     if args.find_max:
         best = None
         for r in [float(x) for x in args.steps.split(",")]:
-            fig = run_rate(base, tokens, db, r, args.step_seconds, args.inflight)
+            fig = run_rate(base, tokens, db, r, args.step_seconds, args.inflight, args.cpu)
             out.append(fig)
             if not fig["held"]:
                 break
@@ -218,7 +288,7 @@ def main() -> int:
             rate = best
             time.sleep(5)
     if rate:
-        fig = run_rate(base, tokens, db, rate, args.seconds, args.inflight)
+        fig = run_rate(base, tokens, db, rate, args.seconds, args.inflight, args.cpu)
         fig["sustained_run"] = True
         out.append(fig)
     if args.json:

@@ -255,7 +255,7 @@ build_components() {
         build --target wasm32-wasip2 --release "${args[@]}")
     # spin.toml names target/wasm32-wasip2/release/*.wasm, where `spin build` puts them.
     mkdir -p "$ROOT/target/wasm32-wasip2/release"
-    [ -x "$CARGO_TARGET_DIR/host/todo-host" ] ||
+    [ -x "${TODO_HOST_BIN:-$CARGO_TARGET_DIR/host/todo-host}" ] ||
         say "the components are not pre-initialised: the host is not built (./dev setup host, or ./dev test, builds it; they work the same, each request compiling its validator)"
     for c in "${COMPONENTS[@]}"; do
         if [[ " ${PREINIT[*]} " == *" $c "* ]]; then

@@ -9,7 +9,8 @@
 # Input: $CARGO_TARGET_DIR/wasm32-wasip2/release/<name>.wasm (cargo's output; default target/).
 # Output: target/wasm32-wasip2/release/<name>.wasm in the repository (spin.toml's `source`).
 # Skipped when the output is already the snapshot of this input (a stamp beside it). Without a
-# built host (~/.cache/todo-events/target/host/todo-host, `tools/devstack/setup.sh build`) the
+# built host (TODO_HOST_BIN, else $CARGO_TARGET_DIR/host/todo-host, default
+# ~/.cache/todo-events/target/host/todo-host; `tools/devstack/setup.sh host` builds it) the
 # component is copied as it is: it works the same, each request compiling its validator.
 set -euo pipefail
 
@@ -19,7 +20,7 @@ CACHE="${TODO_EVENTS_CACHE:-$HOME/.cache/todo-events}"
 name="${1//-/_}"
 in="${CARGO_TARGET_DIR:-$ROOT/target}/wasm32-wasip2/release/$name.wasm"
 out="$ROOT/target/wasm32-wasip2/release/$name.wasm"
-host="${TODO_HOST_BIN:-$CACHE/target/host/todo-host}"
+host="${TODO_HOST_BIN:-${CARGO_TARGET_DIR:-$CACHE/target}/host/todo-host}"
 [ -f "$in" ] || { echo "preinit: $in is missing (cargo build --target wasm32-wasip2 --release -p $1)" >&2; exit 1; }
 mkdir -p "$(dirname "$out")"
 
