@@ -15,24 +15,24 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import tomllib
+import sys
 
 from stage import NS, ROOT, SPINTAINER, kjson, kubectl, wait_until
 
+sys.path.insert(0, str(ROOT / "tests" / "deploy"))
+import deploy_checks as dc  # noqa: E402  (the one reader of deploy/runtime-config.toml.in)
+
 SECONDS = 10
-TEMPLATE = ROOT / "deploy" / "runtime-config.toml.in"
-PLACEHOLDER = re.compile(r"^\$\{secret:([a-z0-9-]+)/([A-Za-z0-9_.-]+)\}$")
 
 
 def env_variables() -> list[dict]:
     """spec.variables carrying the same values as the runtime configuration (the Secrets by
     reference, the rest literally): what the deployment did before."""
-    values = tomllib.loads(TEMPLATE.read_text())["variables_provider"][0]["values"]
     out = []
-    for name, value in values.items():
-        m = PLACEHOLDER.match(value)
-        if m:
-            out.append({"name": name, "valueFrom": {"secretKeyRef": {"name": m.group(1), "key": m.group(2)}}})
+    for name, value in dc.runtime_config_values().items():
+        ref = dc.runtime_config_secret_of(value)
+        if ref:
+            out.append({"name": name, "valueFrom": {"secretKeyRef": {"name": ref[0], "key": ref[1]}}})
         else:
             out.append({"name": name, "value": value})
     return out

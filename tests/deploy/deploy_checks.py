@@ -296,6 +296,7 @@ def dapr_annotation_errors(docs: list[dict], known: set[str]) -> list[str]:
     """Dapr annotations on every service but web, with names Dapr 1.18 knows, tokens agreeing."""
     errors = []
     configs = by_kind(docs, "Configuration")
+    values = runtime_config_values()
     for name, app in by_kind(docs, "SpinApp").items():
         ann = app["spec"].get("podAnnotations") or {}
         dapr = {k: v for k, v in ann.items() if k.startswith("dapr.io/")}
@@ -311,7 +312,6 @@ def dapr_annotation_errors(docs: list[dict], known: set[str]) -> list[str]:
                 errors.append(f"SpinApp/{name}: {k} is {dapr.get(k)!r}, want {v!r}")
         if dapr.get("dapr.io/config") not in configs:
             errors.append(f"SpinApp/{name}: dapr.io/config names no Configuration here")
-        values = runtime_config_values()
         for ann_key, var in (
             ("dapr.io/api-token-secret", "dapr_api_token"),
             ("dapr.io/app-token-secret", "app_api_token"),

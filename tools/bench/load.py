@@ -27,9 +27,10 @@ audit (to the audit statement).
     ~/.cache/todo-events/venv/bin/python tools/bench/load.py --find-max --json
 
 `--cpu` also prints the CPU time each part of the stack used per write during each rate (from
-the start of the writes until every event was recorded): every process of each part's session
-(`./dev` starts each part with setsid and keeps its PID in run/pids), read from /proc (user +
-system), and this load generator's own. Issue 18's profile: Spin, Kafka, each sidecar,
+the start of the writes until every event was recorded), after the stack's idle CPU per part
+over `--idle-seconds`: every process of each part's session (`./dev` starts each part with setsid
+and keeps its PID in run/pids) and its descendants, read from /proc (user + system), and this
+load generator's own. Issue 18's profile: Spin, Kafka, each sidecar,
 PostgreSQL, Pushpin, Prometheus, the Scheduler.
 
     ~/.cache/todo-events/venv/bin/python tools/bench/load.py --rate 100 --seconds 30 --cpu

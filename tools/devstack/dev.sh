@@ -100,24 +100,30 @@ secrets() {
 # The stack's choices, made by `up` (write_conf) and read by every later command: which daprd and
 # scheduler, which Kafka and PostgreSQL, and whether the stack started them. Mode 0600: the
 # database URL may hold a password.
-load_conf() {
+# The embedded parts: the project's Dapr build, the stack's own Kafka and PostgreSQL.
+embedded_conf() {
     DAPRD="$BIN/daprd" SCHEDULER="$BIN/scheduler"
     KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" KAFKA_EXTERNAL=0
     DATABASE_URL="$(embedded_pg_url)" PG_EXTERNAL=0
+}
+
+load_conf() {
+    embedded_conf
     # shellcheck disable=SC1090
     [ -f "$RUN/stack.conf" ] && . "$RUN/stack.conf"
     return 0
 }
 
+# What the user brought (TODO_DAPR_BIN or a Dapr found, TODO_KAFKA_BROKERS, TODO_DATABASE_URL)
+# over the embedded parts, written for the later commands.
 write_conf() {
     local daprd scheduler
     daprd="$("$ROOT/tools/dapr/find.sh" daprd)" || die "Dapr: see the message above"
     scheduler="$("$ROOT/tools/dapr/find.sh" scheduler)" || die "Dapr: see the message above"
-    DAPRD="${daprd:-$BIN/daprd}" SCHEDULER="${scheduler:-$BIN/scheduler}"
-    if [ -n "${TODO_KAFKA_BROKERS:-}" ]; then KAFKA_BROKERS="$TODO_KAFKA_BROKERS" KAFKA_EXTERNAL=1
-    else KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" KAFKA_EXTERNAL=0; fi
-    if [ -n "${TODO_DATABASE_URL:-}" ]; then DATABASE_URL="$TODO_DATABASE_URL" PG_EXTERNAL=1
-    else DATABASE_URL="$(embedded_pg_url)" PG_EXTERNAL=0; fi
+    embedded_conf
+    DAPRD="${daprd:-$DAPRD}" SCHEDULER="${scheduler:-$SCHEDULER}"
+    [ -n "${TODO_KAFKA_BROKERS:-}" ] && KAFKA_BROKERS="$TODO_KAFKA_BROKERS" KAFKA_EXTERNAL=1
+    [ -n "${TODO_DATABASE_URL:-}" ] && DATABASE_URL="$TODO_DATABASE_URL" PG_EXTERNAL=1
     (
         umask 077
         printf '%s=%q\n' DAPRD "$DAPRD" SCHEDULER "$SCHEDULER" KAFKA_BROKERS "$KAFKA_BROKERS" \
@@ -430,12 +436,10 @@ cmd_status() {
     for p in postgres kafka scheduler mailsink app pushpin prometheus $(apps | cut -f1 | sed 's/^/daprd-/'); do
         if alive "$p"; then any=1; state="running (pid $(cat "$(pidfile "$p")"))"; else state="stopped"; fi
         case "$p" in
-        postgres) where="postgresql://127.0.0.1:$PG_PORT/todo" ;;
-        kafka) where="127.0.0.1:$KAFKA_PORT" ;;
-        esac
-        if [ "$p" = postgres ] && [ "$PG_EXTERNAL" = 1 ]; then state="external" where="TODO_DATABASE_URL (not started or stopped by ./dev)"; fi
-        if [ "$p" = kafka ] && [ "$KAFKA_EXTERNAL" = 1 ]; then state="external" where="$KAFKA_BROKERS (not started or stopped by ./dev)"; fi
-        case "$p" in
+        postgres) where="postgresql://127.0.0.1:$PG_PORT/todo"
+            [ "$PG_EXTERNAL" = 1 ] && state="external" where="TODO_DATABASE_URL (not started or stopped by ./dev)" ;;
+        kafka) where="127.0.0.1:$KAFKA_PORT"
+            [ "$KAFKA_EXTERNAL" = 1 ] && state="external" where="$KAFKA_BROKERS (not started or stopped by ./dev)" ;;
         scheduler) where="127.0.0.1:$SCHED_PORT (healthz :$SCHED_HEALTH_PORT)" ;;
         app) where="http://127.0.0.1:$HOST_PORT (runtime: $(runtime_now))" ;;
         mailsink) where="smtp://127.0.0.1:$SMTP_PORT (./dev mail)" ;;

@@ -253,9 +253,15 @@ build_components() {
     for c in "${COMPONENTS[@]}"; do args+=(-p "$c"); done
     (cd "$ROOT" && cargo_step components "the components (cargo, wasm32-wasip2 release)" "$LOGS/build-wasm.log" \
         build --target wasm32-wasip2 --release "${args[@]}")
+    place_components
+}
+
+# Puts cargo's components where spin.toml names them, the consumers pre-initialised when the host
+# is built (tools/preinit: a no-op for a component already snapshotted from the same input).
+place_components() {
     # spin.toml names target/wasm32-wasip2/release/*.wasm, where `spin build` puts them.
     mkdir -p "$ROOT/target/wasm32-wasip2/release"
-    [ -x "${TODO_HOST_BIN:-$CARGO_TARGET_DIR/host/todo-host}" ] ||
+    [ -x "${TODO_HOST_BIN:-$CARGO_TARGET_DIR/host/todo-host}" ] || [ -n "${HOST_PID:-}" ] ||
         say "the components are not pre-initialised: the host is not built (./dev setup host, or ./dev test, builds it; they work the same, each request compiling its validator)"
     for c in "${COMPONENTS[@]}"; do
         if [[ " ${PREINIT[*]} " == *" $c "* ]]; then
@@ -308,7 +314,8 @@ setup_up() {
     install_dapr
     install_python
     build_migrate
-    runs_on_host && build_host
+    # (`all` builds the host in the background already.)
+    [ -z "${HOST_PID:-}" ] && runs_on_host && build_host
     build_components
 }
 
@@ -321,11 +328,10 @@ all)
     install_system_test
     install_asyncapi
     wait_host_background
-    # Pre-initialises the components with the host now built (a no-op when they already are).
-    build_components
+    # Pre-initialises the components with the host now built.
+    place_components
     ;;
-build) build_host && build_components ;;
-host) build_host && build_components ;;
+build | host) build_host && build_components ;;
 *) die "usage: setup.sh [up|all|build|host]" ;;
 esac
 finish "$t_setup"
