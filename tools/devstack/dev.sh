@@ -326,9 +326,15 @@ wait_sidecar() {
 }
 
 start_sidecars() {
-    local app
-    for app in $(apps | cut -f1); do spawn_sidecar "$app"; done
-    for app in $(apps | cut -f1); do wait_sidecar "$app"; done
+    local app first
+    # The first sidecar alone: on a fresh database its state store (state.postgresql v2) creates
+    # the dapr_metadata and dapr_state tables, and seven sidecars doing that at once can lose the
+    # race inside PostgreSQL (`type "dapr_metadata" already exists`, SQLSTATE 42710: daprd exits,
+    # seen once in CI). The others start together once it is healthy.
+    first="$(apps | cut -f1 | head -n 1)"
+    spawn_sidecar "$first" && wait_sidecar "$first"
+    for app in $(apps | cut -f1 | tail -n +2); do spawn_sidecar "$app"; done
+    for app in $(apps | cut -f1 | tail -n +2); do wait_sidecar "$app"; done
 }
 
 write_stack_env() {
