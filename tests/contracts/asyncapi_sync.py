@@ -170,6 +170,8 @@ def consumer_errors(doc: dict, src: Sources) -> list[str]:
             group = op.get("bindings", {}).get("kafka", {}).get("groupId", {}).get("const")
             if group != app_id:
                 out.append(f"{DOC_NAME} operations.{key}: Kafka groupId {group!r}, but {where} {name} is scoped to {app_id!r} (the consumer group is the app-id)")
+            if dlq is None and topic.endswith(".dlq"):
+                continue  # the dead-letters service never drops: no dead-letter topic of its own
             if dlq not in channels:
                 out.append(f"{where} {name} dead-letters to {dlq!r}; {DOC_NAME} has no channel with that address")
             elif not any(op2.get("x-dapr-app-id") == app_id and channel_of(doc, op2).get("address") == dlq

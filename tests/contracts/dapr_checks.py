@@ -28,7 +28,8 @@ SPIN_SCHEMA = SHARED / "reference" / "spin-manifest-v2.schema.json"
 
 PROFILES = ("local", "cloud", "selfhosted")
 K8S_PROFILES = ("local", "cloud")
-APP_IDS = frozenset({"task-api", "audit", "recurring", "notification", "realtime", "metrics", "e2e-probe"})
+APP_IDS = frozenset({"task-api", "audit", "recurring", "notification", "realtime", "metrics", "deadletters",
+                     "e2e-probe"})
 TOPICS = frozenset({"task-events", "reminders", "task-updates", "e2e-probe"})
 KNOWN_TOPICS = TOPICS | {f"{t}.dlq" for t in TOPICS}
 # (subscription's app-id, topic, route): the contract between the consumers and the sidecars.
@@ -38,6 +39,10 @@ EXPECTED_SUBSCRIPTIONS = frozenset(
         ("recurring", "task-events", "/recurring/events"),
         ("notification", "reminders", "/notification/events"),
         ("realtime", "task-updates", "/realtime/events"),
+        # The dead-letters service reads every dead-letter topic (docs/deadletters.md).
+        ("deadletters", "task-events.dlq", "/deadletters/events"),
+        ("deadletters", "reminders.dlq", "/deadletters/events"),
+        ("deadletters", "task-updates.dlq", "/deadletters/events"),
     }
 )
 E2E_SUBSCRIPTION = ("e2e-probe", "e2e-probe", "/e2e-probe/events")
@@ -45,6 +50,14 @@ SASL_MECHANISMS = frozenset({"SHA-256", "SHA-512"})
 KAFKA_AUTH_TYPES = frozenset({"none", "password", "mtls", "oidc", "awsiam", "certificate"})
 
 GO_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
+GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def go_seconds(text: str) -> float | None:
+    """A Go duration (`10s`, `1m30s`) in seconds; None when it is not one."""
+    if not GO_DURATION.match(text):
+        return None
+    return sum(float(n) * GO_UNITS[u] for n, _, u in re.findall(r"([0-9]+(\.[0-9]+)?)(ns|us|µs|ms|s|m|h)", text))
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
@@ -407,6 +420,17 @@ def subscription_errors(res: Resource) -> list[str]:
     errors = []
     spec, where = res.spec, res.where
     topic, dlq = spec.get("topic"), spec.get("deadLetterTopic")
+    if isinstance(topic, str) and topic.endswith(".dlq") and topic in KNOWN_TOPICS:
+        # The dead-letters service: the bytes as they are (rawPayload), no dead-letter topic of
+        # a dead-letter topic (it never answers DROP), and only that app-id reads them.
+        if str((spec.get("metadata") or {}).get("rawPayload", "")).lower() != "true":
+            errors.append(f"{where}: a subscription to {topic} needs metadata rawPayload: \"true\" "
+                          f"(a message that is not a CloudEvent must reach the dead-letters service)")
+        if dlq:
+            errors.append(f"{where}: a subscription to {topic} has no deadLetterTopic (the service never drops)")
+        if res.doc.get("scopes") != ["deadletters"]:
+            errors.append(f"{where}: only the deadletters app-id reads {topic} (scopes: [deadletters])")
+        return errors
     if topic not in TOPICS:
         errors.append(f"{where}: topic {topic!r} is not a known topic ({sorted(TOPICS)})")
     if not dlq:
@@ -468,8 +492,18 @@ def consumer_group_errors(res: Resource) -> list[str]:
     return errors
 
 
+def inbound_retries(res: Resource) -> set[str]:
+    """The retry policies a pub/sub component's inbound target uses (event delivery to the app)."""
+    comps = ((res.spec.get("targets") or {}).get("components") or {})
+    return {str((c or {}).get("inbound", {}).get("retry")) for c in comps.values()
+            if (c or {}).get("inbound", {}).get("retry")}
+
+
 def resiliency_errors(res: Resource) -> list[str]:
-    """Finite retries, valid durations, every policy used and every reference defined."""
+    """Retries: event delivery (a pub/sub component's inbound) retries forever with an
+    exponential backoff capped at 30 s at most, because a consumer answers RETRY only while a
+    dependency is down and dead-letters an event it fails on by itself (docs/deadletters.md);
+    every other retry is finite. Valid durations, every policy used, every reference defined."""
     if res.kind != "Resiliency":
         return []
     errors, where = [], res.where
@@ -479,10 +513,21 @@ def resiliency_errors(res: Resource) -> list[str]:
     for name, duration in (policies.get("timeouts") or {}).items():
         if not GO_DURATION.match(str(duration)):
             errors.append(f"{where}: timeout {name!r} is not a duration: {duration!r}")
+    inbound = inbound_retries(res)
     for name, retry in (policies.get("retries") or {}).items():
         retry = retry or {}
         max_retries = retry.get("maxRetries")
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        if name in inbound:
+            interval = go_seconds(str(retry.get("maxInterval", "")))
+            if max_retries != -1 or retry.get("policy") != "exponential" or not interval \
+                    or interval > 30:
+                errors.append(
+                    f"{where}: retry {name!r} delivers events: it needs maxRetries: -1 (an outage "
+                    f"of any length dead-letters nothing), policy exponential and a maxInterval "
+                    f"of at most 30s (got maxRetries {max_retries!r}, policy "
+                    f"{retry.get('policy')!r}, maxInterval {retry.get('maxInterval')!r})"
+                )
+        elif isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             errors.append(
                 f"{where}: retry {name!r} needs a finite maxRetries >= 0 "
                 f"(got {max_retries!r}; Dapr's default -1 retries forever)"

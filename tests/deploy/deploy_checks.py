@@ -26,7 +26,7 @@ PROFILES = ("local", "cloud")
 NAMESPACE = "todo"
 
 # The services: SpinApp name = Spin component id = Dapr app-id (web has no sidecar).
-SERVICES = ("task-api", "audit", "recurring", "notification", "realtime", "metrics", "web")
+SERVICES = ("task-api", "audit", "recurring", "notification", "realtime", "metrics", "deadletters", "web")
 DAPR_APPS = frozenset(SERVICES) - {"web"}
 CONSUMERS = frozenset({"audit", "recurring", "notification", "realtime"})
 EXECUTOR = "containerd-shim-spin"
@@ -60,6 +60,7 @@ DAPR_ONLY_ROUTES = {
 # What the Ingress must route (path, pathType) -> (service, port).
 EXPECTED_ROUTES = {
     ("/api/tasks", "Prefix"): ("task-api", 80),
+    ("/api/dead-letters", "Prefix"): ("task-api", 80),
     ("/api/audit", "Prefix"): ("audit", 80),
     ("/api/reminders", "Prefix"): ("notification", 80),
     ("/mcp", "Exact"): ("task-api", 80),

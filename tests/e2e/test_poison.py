@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from support import RUN, component_output, one, sidecar_ports
+from support import RUN, component_output, one, sidecar_ports, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "contracts" / "events" / "examples"
@@ -169,6 +169,19 @@ def poison(case: str, topic: str, template: dict, marker: str):
     raise AssertionError(case)
 
 
+# The reason class each case's dead letter carries (docs/deadletters.md).
+REASONS = {
+    "invalid": {"invalid"},
+    "unknown-major": {"bad_version"},
+    "oversized": {"invalid"},
+    "not-json": {"not_json", "bad_envelope"},
+    "wrong-content-type": {"not_json", "bad_envelope"},
+    "broken-data_base64": {"bad_envelope", "not_json"},
+}
+# The field the invalid case breaks, as the reason names it.
+FIELDS = {"task-events": "/task_data/title", "reminders": "/channel", "task-updates": "/sequence"}
+
+
 def send(stack, topic: str, how, key: str) -> None:
     kind = how[0]
     if kind == "kafka":
@@ -245,6 +258,27 @@ def test_a_poison_event_is_dead_lettered_logged_counted_and_blocks_nothing(stack
     copies = dlq_copies(dlq, marker, len(consumers))
     assert len(copies) == len(consumers), f"{case} on {topic}: {len(copies)} copies in {topic}.dlq, want one per consumer {consumers}"
     assert not any(good["event_id"].encode() in c for c in copies), "the valid event is not dead-lettered"
+
+    # Recorded: each consumer's dead letter in PostgreSQL, with the reason (docs/deadletters.md),
+    # written before it answered DROP. A raw message never reaches a consumer (daprd
+    # dead-letters it itself): the dead-letters service records Dapr's copy (consumer "").
+    rows = db.execute("SELECT consumer, reason_class, reason, state, kafka_partition FROM dead_letters "
+                      "WHERE topic = %s AND position(convert_to(%s, 'UTF8') in payload) > 0",
+                      (topic, marker)).fetchall()
+    if how[0] == "kafka":
+        wait_until(f"the dead-letters service to record the raw {topic} message",
+                   lambda: one(db, "SELECT count(*) FROM dead_letters WHERE topic = %s AND consumer = '' "
+                               "AND position(convert_to(%s, 'UTF8') in payload) > 0", topic, marker) == 1)
+    else:
+        got = {r[0]: r for r in rows}
+        assert sorted(got) == sorted(consumers), f"{case} on {topic}: dead letters recorded for {sorted(got)}: {rows}"
+        for consumer, cls, reason, state, partition in rows:
+            assert state == "dead" and cls in REASONS[case], (case, topic, rows)
+            assert partition is not None, f"the Kafka partition is recorded: {rows}"
+            if case == "invalid":
+                assert FIELDS[topic] in reason, f"the reason names the field {FIELDS[topic]}: {reason}"
+            if case == "unknown-major":
+                assert "unknown MAJOR" in reason, reason
 
     # Logged: by the component (the events crate) or, for bytes that are no CloudEvent, by daprd.
     for app in consumers:

@@ -89,6 +89,10 @@ USER_ROUTES = [
     ("GET", "/api/audit", None),
     ("GET", "/api/reminders", None),
     ("POST", "/realtime/tickets", None),
+    ("GET", "/api/dead-letters", None),
+    ("GET", "/api/dead-letters/1", None),
+    ("POST", "/api/dead-letters/1/redrive", None),
+    ("POST", "/api/dead-letters/redrive", {"ids": [1], "dry_run": True}),
 ]
 
 
@@ -265,6 +269,7 @@ SIDECAR_ROUTES = [
     ("POST", "/recurring/events", "application/cloudevents+json", "{}"),
     ("POST", "/notification/events", "application/cloudevents+json", "{}"),
     ("POST", "/realtime/events", "application/cloudevents+json", "{}"),
+    ("POST", "/deadletters/events", "application/cloudevents+json", "{}"),
     ("POST", "/e2e-probe/events", "application/cloudevents+json", "{}"),
     ("POST", "/job/reminder-00000000-0000-4000-8000-000000000000", "application/json", "{}"),
     ("POST", "/outbox-drain", "application/json", ""),
@@ -295,7 +300,7 @@ def test_every_sidecar_route_refuses_calls_without_the_app_token(stack):
 
 
 @pytest.mark.smoke
-@pytest.mark.parametrize("path", ["/", "/app/", "/app/index.html", "/app/board.js", "/app/board.css"])
+@pytest.mark.parametrize("path", ["/", "/app/", "/app/index.html", "/app/board.js", "/app/board.css", "/ops", "/app/ops.js"])
 def test_the_web_board_is_static_and_carries_no_user_data(pushpin, victim, path):
     r = requests.get(pushpin + path, timeout=10)
     assert r.status_code in (200, 404), describe(r)

@@ -14,8 +14,11 @@ error, timeout) is resolved from the database: committed if its row / outbox eve
 The faults (`TODO_FAULTS`, comma-separated, default all, in this order): restart Kafka, restart
 PostgreSQL, `kill -9` and restart each service's sidecar (task-api, audit, recurring,
 notification, realtime), `kill -9` and restart the app (Spin or the host, whichever ran), restart
-the Scheduler, restart Pushpin. Each fault has a phase: `PRE_S` seconds of workload, the fault
-(`./dev stop|kill <part>`, then `./dev start <part>`), then the consumers catching up (polled in
+the Scheduler, restart Pushpin; then outages longer than any retry budget (issue 19): PostgreSQL,
+audit's sidecar and Kafka each stopped for `TODO_FAULT_OUTAGE_S` (default 90) seconds
+(`outage-postgres`, `outage-daprd-audit`, `outage-kafka` in TODO_FAULTS). Each fault has a phase:
+`PRE_S` seconds of workload, the fault (`./dev stop|kill <part>`, the outage if any, then
+`./dev start <part>`), then the consumers catching up (polled in
 PostgreSQL, at most `CATCHUP_S`), then `POST_S` more seconds. After the last phase the workload
 stops, the stack settles (every reminder past due, the outbox drained), and the checks run:
 
@@ -81,7 +84,14 @@ class Fault:
     name: str
     part: str
     how: str  # "stop" (SIGTERM, the part's own shutdown) or "kill" (kill -9 of its session)
+    outage_s: float = 0.0  # how long the part stays down before it is started again
+    key: str = ""  # the name TODO_FAULTS selects it by (default: the part)
 
+    def __post_init__(self):
+        self.key = self.key or self.part
+
+
+OUTAGE_S = float(os.environ.get("TODO_FAULT_OUTAGE_S", "90"))
 
 ALL_FAULTS = [
     Fault("restart kafka", "kafka", "stop"),
@@ -90,6 +100,10 @@ ALL_FAULTS = [
     Fault("kill -9 app", "app", "kill"),
     Fault("restart scheduler", "scheduler", "stop"),
     Fault("restart pushpin", "pushpin", "stop"),
+    # Outages longer than any retry budget (issue 19): nothing may be dead-lettered.
+    Fault(f"postgres down {OUTAGE_S:g}s", "postgres", "stop", OUTAGE_S, "outage-postgres"),
+    Fault(f"daprd-audit down {OUTAGE_S:g}s", "daprd-audit", "stop", OUTAGE_S, "outage-daprd-audit"),
+    Fault(f"kafka down {OUTAGE_S:g}s", "kafka", "stop", OUTAGE_S, "outage-kafka"),
 ]
 
 
@@ -98,8 +112,8 @@ def chosen_faults() -> list[Fault]:
     if not want:
         return ALL_FAULTS
     names = {w.strip() for w in want.split(",") if w.strip()}
-    picked = [f for f in ALL_FAULTS if f.part in names or f.part.removeprefix("daprd-") in names]
-    assert picked, f"TODO_FAULTS={want!r} names none of {[f.part for f in ALL_FAULTS]}"
+    picked = [f for f in ALL_FAULTS if f.key in names or f.key.removeprefix("daprd-") in names]
+    assert picked, f"TODO_FAULTS={want!r} names none of {[f.key for f in ALL_FAULTS]}"
     return picked
 
 
@@ -412,13 +426,15 @@ def run_phase(ph: Phase, db: Db, wl: Workload, start_id: int, runtime: dict):
             ph.stop_s = dev("kill", ph.fault.part)
         else:
             ph.stop_s = dev("stop", ph.fault.part)
+        time.sleep(ph.fault.outage_s)
     finally:
         t = time.monotonic()
         dev("start", ph.fault.part, env=runtime if ph.fault.part == "app" else None)
         ph.start_s = time.monotonic() - t
         ph.up = time.time()
     # The consumers catch up with every event written in this phase up to the restart.
-    deadline = time.monotonic() + CATCHUP_S
+    # After a long outage the backlog is larger and the sidecars' next retry up to 10 s away.
+    deadline = time.monotonic() + (2 * CATCHUP_S if ph.fault.outage_s else CATCHUP_S)
     while True:
         pending = sum(db.rows(PENDING_SQL, (start_id, f"{wl.run}-%", ph.start, ph.up))[0])
         if pending == 0:

@@ -12,7 +12,9 @@
 #   ./dev clean     down, then delete the stack's data (databases, topics, jobs)
 #   ./dev env       the SPIN_VARIABLE_* exports of this stack (for `spin up` by hand)
 #   ./dev variables the same values as a 0600 JSON file for `spin up --variable @FILE` (prints its path)
-#   ./dev token U   a development JWT for user U (the web board's sign-in, curl)
+#   ./dev token U   a development JWT for user U (the web board's sign-in, curl); --operator
+#                   adds the operator role (dead letters)
+#   ./dev dlq list|show ID|redrive [--dry-run] FILTER|ID...   dead letters (operator API)
 #   ./dev mail      the email reminders the stack's mail sink received
 #   ./dev docs [OUT]  render contracts/asyncapi.yaml to HTML (official AsyncAPI generator)
 #   ./dev doctor    check the running stack (sidecars' components and subscriptions, topics,
@@ -548,15 +550,29 @@ cmd_variables() {
 # A development JWT for <user> (HS256 with the stack's secret, 12 h), as the auth service would
 # issue it: for the web board's sign-in and for curl.
 cmd_token() {
+    local roles=""
+    if [ "${1:-}" = "--operator" ]; then roles=operator; shift; fi
     local user="${1:-}"
-    [ -n "$user" ] || die "usage: ./dev token <user> [email]"
+    [ -n "$user" ] || die "usage: ./dev token [--operator] <user> [email]"
     secrets
-    JWT_SECRET="$JWT_SECRET" "$CACHE/venv/bin/python" -c '
+    JWT_SECRET="$JWT_SECRET" ROLES="$roles" "$CACHE/venv/bin/python" -c '
 import os, sys, time, jwt
-user, email = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else sys.argv[1] + "@todo.localhost")
+user, email = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else sys.argv[1] + "@todo.localhost")
 now = int(time.time())
-print(jwt.encode({"sub": user, "email": email, "iat": now, "exp": now + 12 * 3600}, os.environ["JWT_SECRET"], algorithm="HS256"))
+claims = {"sub": user, "email": email, "iat": now, "exp": now + 12 * 3600}
+if os.environ["ROLES"]:
+    claims["roles"] = os.environ["ROLES"].split(",")
+print(jwt.encode(claims, os.environ["JWT_SECRET"], algorithm="HS256"))
 ' "$user" "${2:-}"
+}
+
+# The operator API's dead letters: list, show, re-drive (tools/devstack/dlq.py).
+cmd_dlq() {
+    secrets
+    [ -f "$RUN/stack.env" ] || die "the stack is not up: ./dev up"
+    # shellcheck disable=SC1091
+    HOST_URL="$(sed -n 's/^HOST_URL=//p' "$RUN/stack.env")" JWT_SECRET="$JWT_SECRET" \
+        "$CACHE/venv/bin/python" "$ROOT/tools/devstack/dlq.py" "$@"
 }
 
 # The mail the sink received (one line each: to, subject).
@@ -592,6 +608,7 @@ switch) shift; cmd_switch "$@" ;;
 env) cmd_env ;;
 variables) cmd_variables ;;
 token) shift; cmd_token "$@" ;;
+dlq) shift; cmd_dlq "$@" ;;
 mail) cmd_mail ;;
 setup) shift; "$ROOT/tools/devstack/setup.sh" "$@" ;;
 *) sed -n '2,/^set /p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 2 ;;

@@ -11,7 +11,8 @@ problem; exits 1 when anything FAILs (warnings alone exit 0), 2 when it cannot r
   (`GET /v1.0/metadata`), and its secret store resolves the database URL;
 - the broker: reachable, every topic of tools/kafka/topics.txt present, each dead-letter topic's
   depth and when its newest dead letter arrived (recent ones FAIL);
-- PostgreSQL through a sidecar's `tododb` binding: migrations current, the outbox drained;
+- PostgreSQL through a sidecar's `tododb` binding: migrations current, the outbox drained, the
+  pending dead letters grouped by topic, consumer and reason (any FAILs: `./dev dlq`);
 - the Scheduler, Pushpin (client port and publish API), the mail sink, the app;
 - the event metrics (GET /metrics: the consumers' lag) and Prometheus (targets, alerts).
 
@@ -131,7 +132,7 @@ def expected_for(app: str, docs: list[dict]) -> tuple[dict, set, set]:
             comps[name] = spec.get("type")
         elif kind == "Subscription" and scopes:
             route = (spec.get("routes") or {}).get("default") or spec.get("route")
-            subs.add((spec.get("pubsubname"), spec.get("topic"), route, spec.get("deadLetterTopic")))
+            subs.add((spec.get("pubsubname"), spec.get("topic"), route, spec.get("deadLetterTopic") or None))
         elif kind == "Resiliency" and scopes:
             res.add(name)
     return comps, subs, res
@@ -219,7 +220,7 @@ def check_sidecars(r: Report, env: dict, secrets: dict, app_list: list[dict]) ->
             r.warn(what, f"loaded components that contracts/ does not scope to it: {', '.join(extra)}",
                    f"check the scopes in {RESOURCES}")
         got_subs = {
-            (s.get("pubsubname"), s.get("topic"), ((s.get("rules") or [{}])[0]).get("path"), s.get("deadLetterTopic"))
+            (s.get("pubsubname"), s.get("topic"), ((s.get("rules") or [{}])[0]).get("path"), s.get("deadLetterTopic") or None)
             for s in md.get("subscriptions") or []
         }
         if got_subs != want_subs:
@@ -312,11 +313,12 @@ def check_broker(r: Report, env: dict, window_min: float) -> None:
                 continue
             age = f"newest {(now - newest) / 60:.0f} min ago" if newest else "newest unknown"
             detail = f"{depth} event(s), {age}"
-            read = f"read them: tools/kafka/kafka.sh consume {topic} 20"
+            read = (f"why each was refused: ./dev dlq list topic={topic.removesuffix('.dlq')} state=all; "
+                    f"the raw messages: tools/kafka/kafka.sh consume {topic} 20")
             if newest and now - newest < window_min * 60:
                 r.fail(f"dead letters {topic}", detail + f" (within the last {window_min:g} min)",
-                       f"{read}\nan invalid event or an unknown MAJOR (schema_validation_errors_total), or a consumer that "
-                       f"kept answering RETRY: fix the producer or the consumer, then republish what should not be lost")
+                       f"{read}\nan invalid event or an unknown MAJOR (schema_validation_errors_total), or one a consumer "
+                       f"failed on 5 times: fix the producer or the consumer, then ./dev dlq redrive what should not be lost")
             else:
                 r.ok(f"dead letters {topic}", detail)
     finally:
@@ -362,6 +364,33 @@ def check_database(r: Report, env: dict, secrets: dict, app_list: list[dict]) ->
                f"({log_hint('daprd-task-api', 'outbox|publish')})")
     else:
         r.ok("outbox", f"{pending} event(s) waiting" + (f", oldest {oldest:.1f} s" if pending and oldest else ""))
+
+
+def check_dead_letters(r: Report, env: dict, secrets: dict, app_list: list[dict]) -> None:
+    """Pending dead letters (state `dead` in PostgreSQL, docs/deadletters.md), grouped by topic,
+    consumer and reason: each group FAILs until an operator re-drives or accepts it."""
+    sql = ("SELECT jsonb_build_object('groups', COALESCE(jsonb_agg(g ORDER BY g->>'topic', g->>'consumer', "
+           "g->>'reason'), '[]'::jsonb))::text FROM (SELECT jsonb_build_object('topic', topic, 'consumer', consumer, "
+           "'reason', reason_class, 'n', count(*), 'oldest_s', extract(epoch FROM now() - min(dead_since)), "
+           "'example', min(reason), 'ids', (array_agg(id ORDER BY id))[1:5]) AS g FROM dead_letters "
+           "WHERE state = 'dead' GROUP BY topic, consumer, reason_class) x")
+    try:
+        row = binding_query(env, secrets, app_list, sql)
+    except Exception as e:  # noqa: BLE001 — the database check says why
+        r.warn("dead letters", f"not read: {str(e)[:200]}", "see the postgres check")
+        return
+    groups = row.get("groups") or []
+    if not groups:
+        r.ok("dead letters", "none pending")
+        return
+    for g in groups:
+        ids = " ".join(str(i) for i in g["ids"])
+        who = g["consumer"] or "(a sidecar)"
+        consumer = f" consumer={g['consumer']}" if g["consumer"] else ""
+        r.fail(f"dead letters {g['topic']}/{who}",
+               f"{g['n']} pending, reason {g['reason']} (oldest {g['oldest_s'] / 60:.0f} min), e.g. {g['example'][:160]}",
+               f"read them: ./dev dlq list topic={g['topic']}{consumer} reason={g['reason']} "
+               f"(./dev dlq show {g['ids'][0]}); once the cause is fixed: ./dev dlq redrive --dry-run {ids}")
 
 
 def check_services(r: Report, env: dict) -> None:
@@ -476,6 +505,7 @@ def main() -> int:
         lambda: check_sidecars(r, env, secrets, app_list),
         lambda: check_broker(r, env, args.dlq_window),
         lambda: check_database(r, env, secrets, app_list),
+        lambda: check_dead_letters(r, env, secrets, app_list),
         lambda: check_services(r, env),
         lambda: check_metrics(r, env),
         lambda: check_prometheus(r, env),

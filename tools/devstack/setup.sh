@@ -70,7 +70,7 @@ did_work() { tail -n "+$((STEP_FROM + 1))" "$1" | grep -q "$2"; }
 remember() { echo "$STEP_SECS" >"$TIMES/$1"; }
 
 # The Spin components: cargo package name and the .wasm it produces (spin.toml's `source`).
-COMPONENTS=(task-api audit recurring notification realtime metrics web e2e-probe parity-probe)
+COMPONENTS=(task-api audit recurring notification realtime metrics deadletters web e2e-probe parity-probe)
 # Pre-initialised after the build (their JSON Schema validators compiled in): the consumers and
 # the task API, the one every write runs through.
 PREINIT=(task-api audit recurring notification realtime)

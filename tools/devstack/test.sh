@@ -86,7 +86,7 @@ pg_tests() {
         cargo test -q --features pg "${PG_CRATES[@]/#/-p}" --test sql_pg
 }
 # The crates whose SQL has PostgreSQL tests (each its own tests/sql_pg.rs behind feature `pg`).
-PG_CRATES=(todo-tasks todo-outbox todo-metrics todo-consumer todo-reminders todo-migrate audit realtime)
+PG_CRATES=(todo-tasks todo-outbox todo-metrics todo-consumer todo-deadletters todo-reminders todo-migrate audit realtime)
 e2e_on() {
     local runtime="$1"
     [ "$runtime" = spin ] && { need_spin || return 1; }

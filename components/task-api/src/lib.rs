@@ -8,10 +8,12 @@
 //! | `POST /api/tasks/{id}/complete` · `POST /api/tasks/{id}/reopen` | completion |
 //! | `POST /mcp` | the same operations as MCP tools (JSON-RPC 2.0, Streamable HTTP) |
 //! | `POST /outbox-drain` | Dapr cron binding: publish what a write could not |
+//! | `/api/dead-letters/...` | operators: dead letters, their reasons and re-drives ([`deadletters`]) |
 //!
 //! Users authenticate with `Authorization: Bearer <JWT>` (HS256, variable `jwt_secret`); the
 //! sidecar with `dapr-api-token`. Errors are RFC 9457 problem details naming the field.
 
+mod deadletters;
 mod mcp;
 mod service;
 
@@ -70,6 +72,9 @@ async fn handle(req: Request) -> Response {
         },
         (Method::Get, ["api", "tasks"]) => {
             tasks.list(req.query()).await.map(|page| json(200, &page))
+        }
+        (_, ["api", "dead-letters", rest @ ..]) => {
+            deadletters::route(&db, &claims, &secret, &req, rest).await
         }
         (method, ["api", "tasks", id, rest @ ..]) => match Uuid::parse_str(id) {
             Err(_) => Err(ApiError::Problem(Problem::not_found("no such task"))),

@@ -2,6 +2,7 @@
 //! (`static/`), served as they are: no Node build step, no Dapr sidecar, no variables.
 //!
 //! - `GET /`: the board (`index.html`), `cache-control: no-store`;
+//! - `GET /ops`: the operators' page of dead letters (`ops.html`, `ops.js`), the same way;
 //! - `GET /app/<file>`: its script, style sheet and icon, `cache-control: no-cache` with an `ETag`
 //!   (a content hash computed at build time), so a browser revalidates and gets `304` when the
 //!   file has not changed;
@@ -62,6 +63,14 @@ pub const ASSETS: &[Asset] = &[
         "no-cache"
     ),
     asset!("/app/icon.svg", "icon.svg", "image/svg+xml", "no-cache"),
+    // The operators' page: dead letters and their re-drive (docs/deadletters.md).
+    asset!("/ops", "ops.html", "text/html; charset=utf-8", "no-store"),
+    asset!(
+        "/app/ops.js",
+        "ops.js",
+        "text/javascript; charset=utf-8",
+        "no-cache"
+    ),
 ];
 
 /// 64-bit FNV-1a: a cheap content hash for the `ETag`, evaluated at compile time.

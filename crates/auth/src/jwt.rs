@@ -32,6 +32,19 @@ pub struct Claims {
     pub iat: Option<i64>,
     /// The user's email address, if the auth service put one in the token.
     pub email: Option<String>,
+    /// The roles the auth service granted (`roles`: an array of strings; absent: none).
+    /// [`OPERATOR`] may read and re-drive dead letters.
+    pub roles: Vec<String>,
+}
+
+/// The role of an operator: dead letters (`/api/dead-letters`) are theirs to read and re-drive.
+pub const OPERATOR: &str = "operator";
+
+impl Claims {
+    /// Whether the token grants `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
 }
 
 /// Why a request is not authenticated (answer 401 with `WWW-Authenticate`).
@@ -187,12 +200,23 @@ pub(crate) fn claims_at(claims: &Map<String, Value>, now: i64) -> Result<Claims,
         .and_then(Value::as_str)
         .filter(|e| e.contains('@') && e.len() <= 254)
         .map(str::to_owned);
+    let roles = match claims.get("roles") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|r| r.len() <= 64)
+            .take(32)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    };
     Ok(Claims {
         sub,
         exp,
         nbf,
         iat,
         email,
+        roles,
     })
 }
 
@@ -232,6 +256,11 @@ mod tests {
         let t = token(json!({"sub": "u", "exp": NOW + 600, "email": "u@example.com"}));
         let c = verify_token(&t, SECRET, NOW).unwrap();
         assert_eq!(c.email.as_deref(), Some("u@example.com"));
+        assert!(!c.has_role(OPERATOR));
+        let t = token(json!({"sub": "u", "exp": NOW + 600, "roles": ["operator", 3]}));
+        let c = verify_token(&t, SECRET, NOW).unwrap();
+        assert!(c.has_role(OPERATOR));
+        assert_eq!(c.roles, vec!["operator"]);
         assert_eq!(c.exp, NOW + 600);
         assert!(verify_bearer(Some(&format!("bearer  {t} ")), SECRET, NOW).is_ok());
     }

@@ -11,4 +11,4 @@ mod hs256;
 pub mod jwt;
 pub mod ticket;
 
-pub use jwt::{sign_hs256, verify_bearer, verify_token, AuthError, Claims};
+pub use jwt::{sign_hs256, verify_bearer, verify_token, AuthError, Claims, OPERATOR};

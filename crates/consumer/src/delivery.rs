@@ -7,6 +7,7 @@ use todo_events::{decode, report_drop, Decision, Event};
 use todo_metrics::Counter;
 
 use crate::counters;
+use crate::deadletter::{Class, Letter, Position};
 use crate::envelope::{self, Body, Statuses};
 use crate::inbox::Delivery;
 
@@ -22,6 +23,8 @@ pub struct Accepted<E> {
     pub body: Vec<u8>,
     /// Its topic, type, version and instants, for its inbox row.
     pub delivery: Delivery,
+    /// Where Kafka had it, for its dead letter if the consumer fails on it every time.
+    pub position: Position,
 }
 
 /// One entry of a delivery, decoded.
@@ -35,6 +38,8 @@ pub enum Entry<E> {
         entry_id: String,
         /// The counters the refusal adds.
         counters: [Counter; 2],
+        /// Its dead letter: the payload, the reason and where Kafka had it.
+        letter: Box<Letter>,
     },
 }
 
@@ -60,30 +65,46 @@ pub struct Read<E> {
 impl<E: Event> Read<E> {
     /// Reads the delivery `body` of `consumer`, received at `received_at`. An entry that does not
     /// decode is refused (the decoder logged why); an entry that decodes is refused when `admit`
-    /// gives a reason (logged here), else accepted.
+    /// gives a reason (logged here), else accepted. A single delivery's Kafka position is
+    /// unknown ([`Read::at`] gives it).
     pub fn new(
         consumer: &str,
         body: &[u8],
         received_at: DateTime<Utc>,
         admit: impl Fn(&E) -> Result<(), String>,
     ) -> Read<E> {
-        let read_one = |entry_id: String, body: Vec<u8>| -> Entry<E> {
-            let refused = |entry_id: String, body: &[u8]| Entry::Refused {
-                entry_id,
-                counters: counters::refused(consumer, E::TOPIC, body),
-            };
+        Read::at(consumer, body, Position::default(), received_at, admit)
+    }
+
+    /// [`Read::new`] with the Kafka position of a single delivery (its `__partition` and
+    /// `__offset` headers); a bulk entry carries its own.
+    pub fn at(
+        consumer: &str,
+        body: &[u8],
+        single: Position,
+        received_at: DateTime<Utc>,
+        admit: impl Fn(&E) -> Result<(), String>,
+    ) -> Read<E> {
+        let read_one = |entry_id: String, body: Vec<u8>, position: Position| -> Entry<E> {
+            let refused =
+                |entry_id: String, body: &[u8], class: Class, reason: String| Entry::Refused {
+                    entry_id,
+                    counters: counters::refused(consumer, E::TOPIC, body),
+                    letter: Box::new(Letter::refused(body, class, reason, position)),
+                };
             match decode::<E>(&body) {
-                Err(_) => refused(entry_id, &body),
+                Err(e) => refused(entry_id, &body, Class::of(&e), e.to_string()),
                 Ok(d) => match admit(&d.event) {
                     Err(reason) => {
                         report_drop(E::TOPIC, &d.event.event_id().to_string(), &reason);
-                        refused(entry_id, &body)
+                        refused(entry_id, &body, Class::Refused, reason)
                     }
                     Ok(()) => Entry::Accepted(Accepted {
                         entry_id,
                         delivery: Delivery::of(&d.event, received_at),
                         event: d.event,
                         body,
+                        position,
                     }),
                 },
             }
@@ -91,16 +112,27 @@ impl<E: Event> Read<E> {
         match envelope::body(body) {
             Body::Single(body) => Read {
                 bulk: false,
-                entries: vec![read_one(String::new(), body.to_vec())],
+                entries: vec![read_one(String::new(), body.to_vec(), single)],
             },
             Body::Bulk(entries) => Read {
                 bulk: true,
                 entries: entries
                     .into_iter()
-                    .map(|e| read_one(e.entry_id, e.body))
+                    .map(|e| read_one(e.entry_id, e.body, e.position))
                     .collect(),
             },
         }
+    }
+
+    /// The dead letters of the refused entries, in delivery order.
+    pub fn letters(&self) -> Vec<&Letter> {
+        self.entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Refused { letter, .. } => Some(letter.as_ref()),
+                Entry::Accepted(_) => None,
+            })
+            .collect()
     }
 
     /// The accepted entries, in delivery order.
@@ -137,11 +169,21 @@ impl Answer {
     /// The answer to `read`, with `decide` giving each accepted entry's decision in order (a
     /// refused entry is DROP). Once one entry is RETRY every later accepted one is RETRY too
     /// ([`Statuses`]).
-    pub fn new<E>(read: &Read<E>, mut decide: impl FnMut(&Accepted<E>) -> Decision) -> Answer {
+    pub fn new<E>(read: &Read<E>, decide: impl FnMut(&Accepted<E>) -> Decision) -> Answer {
+        Answer::with_refused(read, Decision::Drop, decide)
+    }
+
+    /// [`Answer::new`] answering `refused` for the refused entries: DROP once their dead letters
+    /// are recorded, RETRY when they could not be (they come back and are recorded then).
+    pub fn with_refused<E>(
+        read: &Read<E>,
+        refused: Decision,
+        mut decide: impl FnMut(&Accepted<E>) -> Decision,
+    ) -> Answer {
         let mut statuses = Statuses::new();
         for entry in &read.entries {
             let decision = match entry {
-                Entry::Refused { .. } => Decision::Drop,
+                Entry::Refused { .. } => refused,
                 Entry::Accepted(a) => decide(a),
             };
             statuses.push(entry.entry_id(), decision);

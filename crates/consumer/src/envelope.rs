@@ -19,6 +19,8 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use todo_events::Decision;
 
+use crate::deadletter::Position;
+
 /// One delivery body: a single event (a CloudEvent or a bare event) or a bulk envelope.
 #[derive(Debug, PartialEq)]
 pub enum Body<'a> {
@@ -35,6 +37,8 @@ pub struct Entry {
     pub entry_id: String,
     /// The entry's `event` serialised: the body a single delivery of it would have had.
     pub body: Vec<u8>,
+    /// Where Kafka had it (the entry's `metadata`: `__partition`, `__offset`).
+    pub position: Position,
 }
 
 #[derive(Deserialize)]
@@ -54,6 +58,17 @@ struct RawEntry<'a> {
     // The event's own bytes, as they arrived: no second parse and serialisation.
     #[serde(borrow)]
     event: Option<&'a RawValue>,
+    #[serde(default)]
+    metadata: Option<Meta>,
+}
+
+/// The entry metadata the dead letters keep (components-contrib kafka `GetEventMetadata`).
+#[derive(Deserialize, Default)]
+struct Meta {
+    #[serde(rename = "__partition")]
+    partition: Option<String>,
+    #[serde(rename = "__offset")]
+    offset: Option<String>,
 }
 
 /// The `type` of Dapr's bulk envelope (components-contrib `pubsub.DefaultBulkEventType`).
@@ -77,9 +92,16 @@ pub fn body(body: &[u8]) -> Body<'_> {
             Body::Bulk(
                 env.entries
                     .into_iter()
-                    .map(|e| Entry {
-                        entry_id: e.entry_id,
-                        body: entry_body(e.event),
+                    .map(|e| {
+                        let meta = e.metadata.unwrap_or_default();
+                        Entry {
+                            entry_id: e.entry_id,
+                            body: entry_body(e.event),
+                            position: Position::from_metadata(
+                                meta.partition.as_deref(),
+                                meta.offset.as_deref(),
+                            ),
+                        }
                     })
                     .collect(),
             )

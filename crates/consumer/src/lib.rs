@@ -11,16 +11,22 @@
 //!   statement, so a redelivery changes nothing ([`processed_cte`], [`processed_batch_cte`],
 //!   [`record_consumed_batch`]), and the columns the metrics count ([`Delivery`]).
 //! - [`counters`]: what a refused or failed delivery adds to the metrics.
+//! - [`deadletter`]: the `dead_letters` row of an event the consumer gives up on (refused, or
+//!   failed [`deadletter::MAX_ATTEMPTS`] times with the database up), written before it answers
+//!   DROP.
 //! - `serve` (feature `serve`): the runner a component's subscription route calls,
 //!   [`serve_batch`] for a [`Batch`] consumer and [`serve_in_order`] for an [`InOrder`] one.
 //!
 //! | delivery | answer |
 //! |---|---|
-//! | not JSON, bad envelope, invalid event, unknown MAJOR, refused by the consumer | DROP (dead-letter topic), counted, logged |
+//! | not JSON, bad envelope, invalid event, unknown MAJOR, refused by the consumer | dead letter recorded, DROP (dead-letter topic), counted, logged |
 //! | applied now, or already (the inbox row exists) | SUCCESS |
-//! | the sidecar, the database or another dependency failed | RETRY, counted, logged with its cause; later entries of a bulk delivery RETRY too |
+//! | the sidecar, the database or another dependency is down ([`transient`]) | RETRY, counted, logged with its cause, however long; later entries of a bulk delivery RETRY too |
+//! | the consumer failed on it with the database up | an attempt counted in its dead letter: RETRY, and DROP at the [`deadletter::MAX_ATTEMPTS`]th |
+//! | its dead letter cannot be recorded (the database went down) | RETRY |
 
 pub mod counters;
+pub mod deadletter;
 pub mod delivery;
 pub mod envelope;
 pub mod inbox;
@@ -33,6 +39,6 @@ pub use inbox::{
     DELIVERY_COLUMNS,
 };
 #[cfg(feature = "serve")]
-pub use serve::{serve_batch, serve_in_order, Batch, Effect, InOrder};
+pub use serve::{serve_batch, serve_in_order, transient, Batch, Effect, InOrder};
 /// The answer to one event, re-exported from the event crate's consumer path.
 pub use todo_events::Decision;

@@ -16,15 +16,19 @@
 //!   ([`Effect::Nothing`]) gets only its inbox row, written for all of them in one statement at
 //!   the end.
 
+use std::collections::HashSet;
 use std::future::Future;
 
 use spin_sdk::http::{Method, Request, Response};
 use todo_events::chrono::Utc;
 use todo_events::{Decision, Event};
 use todo_metrics::Counter;
-use todo_sql::{Database, Statement};
+use todo_sidecar::vars::VarError;
+use todo_sidecar::SidecarError;
+use todo_sql::{Database, DbError, Statement};
 
 use crate::counters;
+use crate::deadletter::{self, Letter, Position, Recorded};
 use crate::delivery::{Accepted, Answer, Read};
 use crate::inbox::record_consumed_batch;
 
@@ -84,42 +88,151 @@ fn admitted(req: &Request) -> Result<(), Response> {
     Ok(())
 }
 
+/// Whether a failure is a dependency that is down (the sidecar, the database behind it, the
+/// component's configuration): the event is answered RETRY and retried however long the outage
+/// lasts, never counted towards its dead letter. Anything else (a statement that failed inside
+/// the database, a 4xx from the sidecar, a result of the wrong shape) is about this event and
+/// counts an attempt (docs/deadletters.md).
+pub fn transient(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        if let Some(db) = cause.downcast_ref::<DbError>() {
+            return matches!(
+                db,
+                DbError::Config(_) | DbError::Sidecar(SidecarError::Unavailable(_))
+            );
+        }
+        if let Some(sidecar) = cause.downcast_ref::<SidecarError>() {
+            return matches!(sidecar, SidecarError::Unavailable(_));
+        }
+        cause.downcast_ref::<VarError>().is_some()
+    })
+}
+
+/// The Kafka position of a single delivery: Dapr sends the message's metadata as headers.
+fn position_of(req: &Request) -> Position {
+    let header = |name: &str| req.header(name).and_then(|v| v.as_str());
+    Position::from_metadata(header("__partition"), header("__offset"))
+}
+
+/// Records `letters` (refused entries and failed attempts) in one statement: the keys dead now,
+/// or `None` when the statement could not run (then nothing is dead: every one is retried).
+async fn record_letters(
+    consumer: &str,
+    topic: &str,
+    db: Option<&Database>,
+    letters: &[&Letter],
+) -> Option<HashSet<String>> {
+    if letters.is_empty() {
+        return Some(HashSet::new());
+    }
+    let Some(db) = db else {
+        eprintln!(
+            "{consumer}: retry {} dead letters: no sidecar configured",
+            letters.len()
+        );
+        return None;
+    };
+    let owned: Vec<Letter> = letters.iter().map(|l| (*l).clone()).collect();
+    match db
+        .one::<Recorded>(&deadletter::record(topic, consumer, &owned))
+        .await
+    {
+        Ok(recorded) => {
+            for l in letters.iter().filter(|l| recorded.dead.contains(&l.key)) {
+                eprintln!(
+                    "{consumer}: dead letter topic={topic} key={} reason={}",
+                    l.key, l.reason
+                );
+            }
+            Some(recorded.dead.into_iter().collect())
+        }
+        Err(e) => {
+            eprintln!(
+                "{consumer}: retry {} events: their dead letters could not be recorded: {e}",
+                letters.len()
+            );
+            None
+        }
+    }
+}
+
 /// `POST <route>` of a [`Batch`] consumer.
 pub async fn serve_batch<C: Batch>(consumer: &C, req: &Request) -> Response {
     if let Err(refused) = admitted(req) {
         return refused;
     }
-    let read = Read::<C::Event>::new(C::NAME, req.body(), Utc::now(), |e| consumer.admit(e));
+    let topic = C::Event::TOPIC.name();
+    let read = Read::<C::Event>::at(C::NAME, req.body(), position_of(req), Utc::now(), |e| {
+        consumer.admit(e)
+    });
     let db = Database::from_vars();
     let accepted = read.accepted();
     let mut counters = read.refusals();
-    let applied = match (&db, accepted.is_empty()) {
-        (_, true) => true,
-        (Ok(db), false) => match consumer.apply(db, &accepted).await {
-            Ok(()) => true,
-            Err(e) => {
-                log_retry(C::NAME, &accepted, &e);
-                false
-            }
-        },
+    // Each accepted event's decision; the failed ones' letters (index, letter) wait for the
+    // dead-letter statement.
+    let mut decisions = vec![Decision::Success; accepted.len()];
+    let mut failed: Vec<(usize, Letter)> = Vec::new();
+    match (&db, accepted.is_empty()) {
+        (_, true) => {}
         (Err(e), false) => {
             eprintln!("{}: retry {} events: {e}", C::NAME, accepted.len());
-            false
+            decisions.fill(Decision::Retry);
         }
-    };
-    if !applied {
-        counters.extend(
-            accepted
-                .iter()
-                .map(|a| counters::failed(C::NAME, a.event.event_type_name())),
-        );
+        (Ok(db), false) => {
+            if let Err(e) = consumer.apply(db, &accepted).await {
+                log_retry(C::NAME, &accepted, &e);
+                if transient(&e) {
+                    decisions.fill(Decision::Retry);
+                } else if let [one] = accepted.as_slice() {
+                    failed.push((
+                        0,
+                        Letter::failed(&one.body, &format!("{e:#}"), one.position),
+                    ));
+                } else {
+                    // One of them fails with the database up: find it, apply the others.
+                    for (i, a) in accepted.iter().enumerate() {
+                        match consumer.apply(db, &[a]).await {
+                            Ok(()) => {}
+                            Err(e) if transient(&e) => {
+                                log_retry(C::NAME, &[a], &e);
+                                decisions[i..].fill(Decision::Retry);
+                                break;
+                            }
+                            Err(e) => {
+                                log_retry(C::NAME, &[a], &e);
+                                failed.push((
+                                    i,
+                                    Letter::failed(&a.body, &format!("{e:#}"), a.position),
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
-    let answer = Answer::new(&read, |_| {
-        if applied {
-            Decision::Success
-        } else {
-            Decision::Retry
+    let mut letters: Vec<&Letter> = read.letters();
+    letters.extend(failed.iter().map(|(_, l)| l));
+    let dead = record_letters(C::NAME, topic, db.as_ref().ok(), &letters).await;
+    for (i, letter) in &failed {
+        decisions[*i] = match &dead {
+            Some(dead) if dead.contains(&letter.key) => Decision::Drop,
+            _ => Decision::Retry,
+        };
+    }
+    for (a, d) in accepted.iter().zip(&decisions) {
+        if *d != Decision::Success {
+            counters.push(counters::failed(C::NAME, a.event.event_type_name()));
         }
+    }
+    let mut decisions = decisions.into_iter();
+    let refused = if dead.is_some() {
+        Decision::Drop
+    } else {
+        Decision::Retry
+    };
+    let answer = Answer::with_refused(&read, refused, |_| {
+        decisions.next().unwrap_or(Decision::Retry)
     });
     finish(C::NAME, db.as_ref().ok(), &counters, &answer).await
 }
@@ -129,7 +242,14 @@ pub async fn serve_in_order<C: InOrder>(consumer: &C, req: &Request) -> Response
     if let Err(refused) = admitted(req) {
         return refused;
     }
-    let read = Read::<C::Event>::new(C::NAME, req.body(), Utc::now(), |_| Ok(()));
+    let topic = C::Event::TOPIC.name();
+    let read = Read::<C::Event>::at(
+        C::NAME,
+        req.body(),
+        position_of(req),
+        Utc::now(),
+        |_| Ok(()),
+    );
     let db = Database::from_vars();
     let accepted = read.accepted();
     let mut counters = read.refusals();
@@ -148,13 +268,24 @@ pub async fn serve_in_order<C: InOrder>(consumer: &C, req: &Request) -> Response
                 Ok(Effect::Nothing) => None,
                 Err(e) => {
                     log_retry(C::NAME, &[a], &e);
-                    Some(Decision::Retry)
+                    if transient(&e) {
+                        Some(Decision::Retry)
+                    } else {
+                        // Count the attempt now: a dead event lets the later ones go on.
+                        let letter = Letter::failed(&a.body, &format!("{e:#}"), a.position);
+                        match record_letters(C::NAME, topic, Some(db), &[&letter]).await {
+                            Some(dead) if dead.contains(&letter.key) => Some(Decision::Drop),
+                            _ => Some(Decision::Retry),
+                        }
+                    }
                 }
             },
         };
+        if matches!(decision, Some(Decision::Retry | Decision::Drop)) {
+            counters.push(counters::failed(C::NAME, a.event.event_type_name()));
+        }
         if decision == Some(Decision::Retry) {
             failed = true;
-            counters.push(counters::failed(C::NAME, a.event.event_type_name()));
         }
         decisions.push(decision);
     }
@@ -191,8 +322,14 @@ pub async fn serve_in_order<C: InOrder>(consumer: &C, req: &Request) -> Response
             }
         }
     };
+    let dead = record_letters(C::NAME, topic, db.as_ref().ok(), &read.letters()).await;
+    let refused = if dead.is_some() {
+        Decision::Drop
+    } else {
+        Decision::Retry
+    };
     let mut decisions = decisions.into_iter();
-    let answer = Answer::new(&read, |_| match decisions.next().flatten() {
+    let answer = Answer::with_refused(&read, refused, |_| match decisions.next().flatten() {
         Some(d) => d,
         None if recorded => Decision::Success,
         None => Decision::Retry,

@@ -11,8 +11,9 @@ use todo_events::{SemVer, Topic};
 use todo_sql::{shape, single, Binder, RowError, Statement};
 
 use crate::{
-    CONSUMER_LAG, CONSUMER_PENDING, EVENTS_CONSUMED, EVENTS_PUBLISHED, PROCESSING_DURATION,
-    PROCESSING_ERRORS, PUBLISH_ERRORS, VALIDATION_ERRORS, VERSION_MISMATCHES,
+    CONSUMER_LAG, CONSUMER_PENDING, DEAD_LETTERS, DEAD_LETTERS_PENDING, EVENTS_CONSUMED,
+    EVENTS_PUBLISHED, PROCESSING_DURATION, PROCESSING_ERRORS, PUBLISH_ERRORS, VALIDATION_ERRORS,
+    VERSION_MISMATCHES,
 };
 
 /// The consumers and the topic each subscribes to (contracts/dapr-components/*/subscriptions.yaml;
@@ -61,6 +62,9 @@ pub fn scrape() -> Statement {
          GROUP BY 1, 2) p), '[]'::jsonb), \
          'counters', COALESCE((SELECT jsonb_agg(jsonb_build_object('name', name, \
          'labels', labels, 'value', value)) FROM metric_counters), '[]'::jsonb), \
+         'dead_letters', COALESCE((SELECT jsonb_agg(jsonb_build_object('topic', d.topic, \
+         'pending', d.n)) FROM (SELECT topic, count(*) AS n FROM dead_letters \
+         WHERE state = 'dead' GROUP BY 1) d), '[]'::jsonb), \
          'lag', COALESCE((SELECT jsonb_agg(jsonb_build_object('consumer', c->>0, 'topic', c->>1, \
          'pending', l.pending, 'seconds', \
          COALESCE(greatest(extract(epoch FROM clock_timestamp() - l.oldest)::double precision, 0), 0))) \
@@ -112,6 +116,15 @@ pub struct CounterRow {
     pub value: f64,
 }
 
+/// The pending dead letters of one topic (state `dead`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DeadLetters {
+    /// The original topic.
+    pub topic: String,
+    /// How many wait for an operator.
+    pub pending: f64,
+}
+
 /// The lag of one consumer on its topic.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Lag {
@@ -134,8 +147,11 @@ pub struct Scrape {
     pub consumed: Vec<Consumed>,
     /// Publish counts.
     pub published: Vec<Published>,
-    /// The generic counters (errors).
+    /// The generic counters (errors, dead letters).
     pub counters: Vec<CounterRow>,
+    /// The pending dead letters per topic (topics with none are absent).
+    #[serde(default)]
+    pub dead_letters: Vec<DeadLetters>,
     /// The consumers' lag.
     pub lag: Vec<Lag>,
 }
@@ -253,16 +269,23 @@ pub fn render(s: &Scrape) -> String {
         "counter",
         "Deliveries refused by the event decoder (invalid against the schema, unknown MAJOR, not an event), by topic, schema_version and consumer.",
     );
+    let mut dead_letters = Family::new(
+        DEAD_LETTERS,
+        "counter",
+        "Events a consumer gave up on and sent to <topic>.dlq, by topic, consumer and reason (not_json, bad_envelope, bad_version, invalid, refused, exhausted); each time one became dead.",
+    );
     for c in &s.counters {
         let family = match c.name.as_str() {
             PUBLISH_ERRORS => &mut publish_errors,
             PROCESSING_ERRORS => &mut processing_errors,
             VALIDATION_ERRORS => &mut validation_errors,
+            DEAD_LETTERS => &mut dead_letters,
             _ => continue,
         };
         let keys: &[&'static str] = match c.name.as_str() {
             PUBLISH_ERRORS => &["error_type", "topic"],
             PROCESSING_ERRORS => &["consumer", "event_type"],
+            DEAD_LETTERS => &["consumer", "reason", "topic"],
             _ => &["consumer", "schema_version", "topic"],
         };
         let labels = keys
@@ -362,6 +385,20 @@ pub fn render(s: &Scrape) -> String {
         pending.add("", labels, l.pending);
     }
 
+    let mut dead_pending = Family::new(
+        DEAD_LETTERS_PENDING,
+        "gauge",
+        "Dead letters waiting for an operator (./dev dlq, /api/dead-letters), by original topic; 0 when none.",
+    );
+    for topic in ["reminders", "task-events", "task-updates"] {
+        let n = s
+            .dead_letters
+            .iter()
+            .find(|d| d.topic == topic)
+            .map_or(0.0, |d| d.pending);
+        dead_pending.add("", vec![("topic", topic.to_owned())], n);
+    }
+
     let mut out = String::new();
     for f in [&published, &publish_errors, &consumed] {
         f.write(&mut out);
@@ -395,6 +432,8 @@ pub fn render(s: &Scrape) -> String {
         &mismatches,
         &lag,
         &pending,
+        &dead_letters,
+        &dead_pending,
     ] {
         f.write(&mut out);
     }
@@ -433,7 +472,9 @@ mod tests {
                 {"name": "schema_validation_errors_total", "labels": {"consumer": "audit", "schema_version": "2.0.0", "topic": "task-events"}, "value": 4},
                 {"name": "event_publish_errors_total", "labels": {"topic": "task-events", "error_type": "unavailable"}, "value": 1},
                 {"name": "something_else", "labels": {}, "value": 1},
+                {"name": "dead_letters_total", "labels": {"topic": "task-events", "consumer": "audit", "reason": "bad_version"}, "value": 4},
             ],
+            "dead_letters": [{"topic": "task-events", "pending": 3}],
             "lag": [
                 {"consumer": "audit", "topic": "task-events", "pending": 0, "seconds": 0},
                 {"consumer": "recurring", "topic": "task-events", "pending": 2, "seconds": 31.25},
@@ -459,6 +500,9 @@ mod tests {
             r#"event_consumer_lag_seconds{consumer="recurring",topic="task-events"} 31.25"#,
             r#"event_consumer_pending_events{consumer="recurring",topic="task-events"} 2"#,
             r#"event_consumer_lag_seconds{consumer="audit",topic="task-events"} 0"#,
+            r#"dead_letters_total{consumer="audit",reason="bad_version",topic="task-events"} 4"#,
+            r#"dead_letters_pending{topic="task-events"} 3"#,
+            r#"dead_letters_pending{topic="reminders"} 0"#,
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
         }
@@ -526,6 +570,7 @@ mod tests {
             consumed: vec![],
             published: vec![],
             counters: vec![],
+            dead_letters: vec![],
             lag: CONSUMERS
                 .iter()
                 .map(|(c, t)| Lag {
@@ -537,7 +582,12 @@ mod tests {
                 .collect(),
         };
         let text = render(&s);
-        assert_eq!(text.matches("# TYPE ").count(), 9, "{text}");
+        assert_eq!(text.matches("# TYPE ").count(), 11, "{text}");
+        assert_eq!(
+            text.matches("dead_letters_pending{").count(),
+            3,
+            "every topic, 0"
+        );
         assert_eq!(text.matches("event_consumer_lag_seconds{").count(), 4);
     }
 
@@ -574,7 +624,9 @@ mod tests {
                 .and_then(|s| s.lines().map(str::trim).find_map(|l| l.strip_prefix("- ")))
                 .map(str::to_owned);
             if let (Some(topic), Some(app)) = (field("topic:"), scope) {
-                if app != "e2e-probe" {
+                // e2e-probe is test-only; deadletters reads the dead-letter topics, which the
+                // outbox never publishes to (no lag to measure from it).
+                if app != "e2e-probe" && app != "deadletters" {
                     subs.push((app, topic));
                 }
             }

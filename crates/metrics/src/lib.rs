@@ -53,3 +53,9 @@ pub const VERSION_MISMATCHES: &str = "schema_version_mismatches_total";
 pub const CONSUMER_LAG: &str = "event_consumer_lag_seconds";
 /// `event_consumer_pending_events{consumer,topic}`: how many such events there are.
 pub const CONSUMER_PENDING: &str = "event_consumer_pending_events";
+/// `dead_letters_total{topic,consumer,reason}`: events a consumer gave up on (each time one
+/// became dead: a re-driven event that fails again counts again). `reason` is the class
+/// (`not_json`, `bad_envelope`, `bad_version`, `invalid`, `refused`, `exhausted`).
+pub const DEAD_LETTERS: &str = "dead_letters_total";
+/// `dead_letters_pending{topic}`: dead letters waiting for an operator (state `dead`).
+pub const DEAD_LETTERS_PENDING: &str = "dead_letters_pending";

@@ -146,6 +146,11 @@ impl Problem {
         Problem::simple(401, "unauthorized", "Unauthorized", detail)
     }
 
+    /// 403: signed in, but the token does not grant what the route needs (a role).
+    pub fn forbidden(detail: impl Into<String>) -> Problem {
+        Problem::simple(403, "forbidden", "Forbidden", detail)
+    }
+
     /// 404: no such task for this user (also when it belongs to another user).
     pub fn not_found(detail: impl Into<String>) -> Problem {
         Problem::simple(404, "not-found", "Not found", detail)

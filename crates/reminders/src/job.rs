@@ -7,10 +7,13 @@ use uuid::Uuid;
 
 /// Seconds between the Scheduler's tries of a failed callback (the job's failure policy).
 pub const FAILURE_INTERVAL: &str = "3s";
-/// Retries of a failed callback (the job's failure policy): the first try and 3 more.
-const MAX_RETRIES: u32 = 3;
-/// Deliveries tried before a reminder is recorded as failed: the first try and every retry.
-pub const MAX_ATTEMPTS: i32 = 1 + MAX_RETRIES as i32;
+/// Deliveries tried before a reminder is recorded as failed (counted in its claim, so only tries
+/// that reached the database count): the first try and 3 more. The job's failure policy itself
+/// has no `maxRetries` (the Scheduler tries forever): a callback fails without counting only
+/// while the database or its sidecar is down, and a reminder due during such an outage, however
+/// long, fires once it is back (late by more than `GRACE`: recorded `missed`). Until issue 19 the
+/// policy gave up after 3 retries, and 6 reminders due in a 90 s PostgreSQL outage never fired.
+pub const MAX_ATTEMPTS: i32 = 4;
 
 /// The job's name: one per reminder, so scheduling it again replaces it.
 pub fn job_name(reminder_id: Uuid) -> String {
@@ -46,15 +49,15 @@ pub struct JobData {
 }
 
 /// The body of `POST /v1.0/jobs/<name>`: due at `due` (a reminder whose time has passed is due
-/// now: `due` is the later of its time and `now`), once, replacing any job of that name, with a
-/// bounded constant failure policy.
+/// now: `due` is the later of its time and `now`), once, replacing any job of that name, tried
+/// again every [`FAILURE_INTERVAL`] until a callback answers 2xx (see [`MAX_ATTEMPTS`]).
 pub fn job(data: &JobData, remind_at: DateTime<Utc>, now: DateTime<Utc>) -> Value {
     let due = remind_at.max(now);
     json!({
         "dueTime": due.to_rfc3339_opts(SecondsFormat::Millis, true),
         "data": data,
         "overwrite": true,
-        "failurePolicy": { "constant": { "interval": FAILURE_INTERVAL, "maxRetries": MAX_RETRIES } },
+        "failurePolicy": { "constant": { "interval": FAILURE_INTERVAL } },
     })
 }
 
@@ -94,7 +97,13 @@ mod tests {
         assert_eq!(body["dueTime"], "2026-05-01T08:00:00.000Z");
         assert_eq!(body["overwrite"], true);
         assert_eq!(body["data"]["reminder_id"], id.to_string());
-        assert_eq!(body["failurePolicy"]["constant"]["maxRetries"], 3);
+        assert_eq!(body["failurePolicy"]["constant"]["interval"], "3s");
+        assert!(
+            body["failurePolicy"]["constant"]
+                .get("maxRetries")
+                .is_none(),
+            "the Scheduler tries until a callback answers (go-etcd-cron: no maxRetries, no limit)"
+        );
         let late = job(&data, at, at + chrono::Duration::seconds(7));
         assert_eq!(
             late["dueTime"], "2026-05-01T08:00:07.000Z",
