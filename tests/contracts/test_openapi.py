@@ -281,6 +281,7 @@ def test_every_operation_is_authenticated_and_documents_its_errors(doc):
         ("/api/tasks/{id}/complete", "post"), ("/api/tasks/{id}/reopen", "post"), ("/api/audit", "get"),
         ("/api/reminders", "get"), ("/api/dead-letters", "get"), ("/api/dead-letters/redrive", "post"),
         ("/api/dead-letters/{id}", "get"), ("/api/dead-letters/{id}/redrive", "post"),
+        ("/api/dead-letters/{id}/discard", "post"),
     }
     unauthorized = doc["components"]["responses"]["Unauthorized"]
     assert unauthorized["headers"]["WWW-Authenticate"]["$ref"].endswith("/WWW-Authenticate")

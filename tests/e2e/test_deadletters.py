@@ -136,6 +136,14 @@ def test_a_poison_redriven_comes_back_and_is_refused_at_the_cap(stack, db, opera
     assert by_filter.status_code == 200, by_filter.text
     mine = [i for i in by_filter.json()["items"] if i["id"] == row[0]]
     assert mine and mine[0]["outcome"] == "refused" and "cap" in mine[0]["why"], by_filter.json()
+    # It can never be processed: the operator discards it; it is no longer pending, and kept.
+    gone = operator.post(f"/{row[0]}/discard")
+    assert gone.status_code == 200 and gone.json()["items"][0]["outcome"] == "discarded", gone.text
+    shown = operator.get(f"/{row[0]}").json()
+    assert shown["state"] == "discarded" and shown["discarded_by"].startswith("ops-"), shown
+    assert row[0] not in [x["id"] for x in operator.get(topic="task-events").json()["items"]]
+    again = operator.post(f"/{row[0]}/discard")
+    assert again.status_code == 409 and "discarded" in again.json()["detail"], again.text
 
 
 def test_the_api_is_for_operators_and_names_what_is_wrong(stack, operator, user_a):

@@ -32,7 +32,7 @@ CHECKS = [
     "use_after_free",
     "ensure_resource_availability",
 ]
-OPERATIONS = 12
+OPERATIONS = 13
 TIME_LIMIT_S = 900
 
 

@@ -92,6 +92,7 @@ USER_ROUTES = [
     ("GET", "/api/dead-letters", None),
     ("GET", "/api/dead-letters/1", None),
     ("POST", "/api/dead-letters/1/redrive", None),
+    ("POST", "/api/dead-letters/1/discard", None),
     ("POST", "/api/dead-letters/redrive", {"ids": [1], "dry_run": True}),
 ]
 

@@ -469,7 +469,7 @@ def test_faults_lose_nothing_duplicate_nothing_and_dead_letter_nothing():
     mail_before = len(mail.messages())
     t_run = time.time()
     print(f"\nfault stage: run {run}, seed {SEED}, {USERS} users, {RATE:g} writes/s, runtime "
-          f"{runtime.get('TODO_RUNTIME', '?')}, faults: {', '.join(f.part for f in faults)}")
+          f"{runtime.get('TODO_RUNTIME', '?')}, faults: {', '.join(f.key for f in faults)}")
 
     wl = Workload(host, secrets["JWT_SECRET"], run, SEED, USERS, RATE)
     phases: list[Phase] = []

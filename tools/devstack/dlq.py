@@ -4,6 +4,7 @@
     ./dev dlq show ID
     ./dev dlq redrive [--dry-run] ID...                     the letters with these ids
     ./dev dlq redrive [--dry-run] topic=T [consumer=C] [reason=R] [since=ISO]   every pending one matching
+    ./dev dlq discard ID...                                 never re-drive these: no longer pending, kept
 
 It signs an operator token (role "operator") with the stack's JWT secret and calls the stack's
 API (HOST_URL); a 4xx is printed with the problem's detail and exits 1.
@@ -100,6 +101,10 @@ def main(argv: list[str]) -> None:
         verb = "would re-drive" if dry else "re-drove"
         n = sum(1 for i in answer["items"] if i["outcome"] != "refused")
         print(f"{verb} {n} of {len(answer['items'])}; published {answer['published']} events")
+    elif cmd == "discard" and rest:
+        for i in rest:
+            answer = call("POST", f"/api/dead-letters/{urllib.parse.quote(i)}/discard")
+            print(f"#{i} {answer['items'][0]['outcome']}")
     else:
         sys.exit(__doc__.strip())
 

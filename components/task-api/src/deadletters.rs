@@ -7,6 +7,7 @@
 //! | `GET /api/dead-letters/{id}` | one, with its payload |
 //! | `POST /api/dead-letters/{id}/redrive[?dry_run=true]` | re-drive one → `{dry_run, items, published}`; 409 when refused |
 //! | `POST /api/dead-letters/redrive` `{ids \| topic, consumer, reason, since, dry_run}` | re-drive many → the same, each refused one with its reason |
+//! | `POST /api/dead-letters/{id}/discard` | stop it being pending (never re-driven), kept with who and when; 409 when not pending |
 //!
 //! A re-drive puts the event in the transactional outbox in the statement that marks the
 //! letter re-driven, then drains the outbox (the timer would within seconds).
@@ -64,8 +65,21 @@ pub async fn route(
                         Some(_) => Ok(json_response(200, &answer)),
                     }
                 }
+                (Method::Post, ["discard"]) => {
+                    let answer: Value = db.one(&dl::discard(&[id], &claims.sub)).await?;
+                    match answer["items"].get(0) {
+                        None => Err(ApiError::Problem(Problem::not_found("no such dead letter"))),
+                        Some(item) if item["outcome"] == "refused" => {
+                            let why = item["why"].as_str().unwrap_or("refused");
+                            Err(ApiError::Problem(Problem::conflict(format!(
+                                "id {id}: {why}"
+                            ))))
+                        }
+                        Some(_) => Ok(json_response(200, &answer)),
+                    }
+                }
                 (_, []) => Ok(todo_http::method_not_allowed("GET")),
-                (_, ["redrive"]) => Ok(todo_http::method_not_allowed("POST")),
+                (_, ["redrive" | "discard"]) => Ok(todo_http::method_not_allowed("POST")),
                 _ => Err(ApiError::Problem(Problem::not_found("no such route"))),
             }
         }

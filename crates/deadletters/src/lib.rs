@@ -39,7 +39,7 @@ pub const REASONS: [&str; 7] = [
     "undeliverable",
 ];
 /// States a filter may name (`all`: any).
-pub const STATES: [&str; 4] = ["dead", "retrying", "redriven", "all"];
+pub const STATES: [&str; 5] = ["dead", "retrying", "redriven", "discarded", "all"];
 const TOPICS: [&str; 3] = ["task-events", "reminders", "task-updates"];
 
 /// Which letters: every given field must match. `state` defaults to `dead` (pending).
@@ -52,7 +52,7 @@ pub struct Filter {
     pub consumer: Option<String>,
     /// The reason class ([`REASONS`]).
     pub reason: Option<String>,
-    /// `dead` (default), `retrying`, `redriven` or `all`.
+    /// `dead` (default), `retrying`, `redriven`, `discarded` or `all`.
     pub state: Option<String>,
     /// Last seen at or after this instant (RFC 3339).
     pub since: Option<String>,
@@ -154,7 +154,8 @@ const SUMMARY: &str = "'id', d.id, 'topic', d.topic, 'consumer', d.consumer, 'ke
      d.reason_class, 'state', d.state, 'attempts', d.attempts, 'first_seen', d.first_seen, \
      'last_seen', d.last_seen, 'dead_since', d.dead_since, 'kafka_partition', d.kafka_partition, \
      'kafka_offset', d.kafka_offset, 'dlq_seen_at', d.dlq_seen_at, 'redrives', d.redrives, 'last_redrive_at', \
-     d.last_redrive_at, 'applied', EXISTS (SELECT 1 FROM processed_events p \
+     d.last_redrive_at, 'discarded_by', d.discarded_by, 'discarded_at', d.discarded_at, \
+     'applied', EXISTS (SELECT 1 FROM processed_events p \
      WHERE p.consumer = d.consumer AND p.event_id = d.event_id)";
 
 /// A page of the letters `filter` selects, newest first, after the letter `before` (the
@@ -265,6 +266,25 @@ pub fn redrive(selection: &Selection, dry_run: bool) -> Statement {
          '[]'::jsonb))::text"
     );
     b.finish(sql)
+}
+
+/// Discards the pending letters `ids` on behalf of `by` (the operator's `sub`): they stop being
+/// pending and are kept. Row: `{"items": [{id, outcome: discarded | refused, why}]}` for the
+/// letters that exist.
+pub fn discard(ids: &[i64], by: &str) -> Statement {
+    let mut b = Binder::default();
+    let list = b.jsonb(&json!(ids));
+    let by = b.str(by);
+    b.finish(format!(
+        "WITH cand AS (SELECT d.id, d.state FROM dead_letters d \
+         WHERE d.id IN (SELECT jsonb_array_elements_text({list})::bigint) ORDER BY d.id FOR UPDATE), \
+         u AS (UPDATE dead_letters d SET state = 'discarded', discarded_by = {by}, \
+         discarded_at = now() FROM cand c WHERE d.id = c.id AND c.state = 'dead' RETURNING d.id) \
+         SELECT jsonb_build_object('items', COALESCE((SELECT jsonb_agg(jsonb_build_object('id', \
+         c.id, 'outcome', CASE WHEN u.id IS NULL THEN 'refused' ELSE 'discarded' END, 'why', \
+         CASE WHEN u.id IS NULL THEN 'not pending: its state is ' || c.state END) ORDER BY c.id) \
+         FROM cand c LEFT JOIN u ON u.id = c.id), '[]'::jsonb))::text"
+    ))
 }
 
 /// The body of `POST /api/dead-letters/redrive`: a filter's fields (at least one, or `ids`),

@@ -139,3 +139,30 @@ fn two_redrives_at_once_publish_once_and_filters_list_newest_first() {
     assert!(one["payload_base64"].is_string());
     assert_eq!(db.one(&show(999_999)), json!({"missing": true}));
 }
+
+#[test]
+fn a_discarded_letter_is_no_longer_pending_and_cannot_be_redriven() {
+    let mut db = Db::new();
+    let (_, id) = dead_letter(&mut db, "audit");
+    let out = db.one(&todo_deadletters::discard(&[id, 999_999], "ops-1"));
+    assert_eq!(
+        out["items"],
+        json!([{"id": id, "outcome": "discarded", "why": null}]),
+        "unknown ids are absent"
+    );
+    assert_eq!(
+        db.texts("SELECT state || '|' || discarded_by FROM dead_letters"),
+        vec!["discarded|ops-1"]
+    );
+    assert_eq!(
+        db.one(&list(&Filter::default(), None, 10))["items"],
+        json!([])
+    );
+    let again = db.one(&todo_deadletters::discard(&[id], "ops-2"));
+    assert_eq!(
+        again["items"][0]["why"],
+        "not pending: its state is discarded"
+    );
+    let redrive_it = db.one(&redrive(&Selection::Ids(vec![id]), false));
+    assert_eq!(outcomes(&redrive_it), vec!["refused"]);
+}
