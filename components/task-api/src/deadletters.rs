@@ -54,29 +54,11 @@ pub async fn route(
                 (Method::Post, ["redrive"]) => {
                     let dry_run = dry_run_param(req.query())?;
                     let answer = run_redrive(db, &Selection::Ids(vec![id]), dry_run).await?;
-                    match answer["items"].get(0) {
-                        None => Err(ApiError::Problem(Problem::not_found("no such dead letter"))),
-                        Some(item) if item["outcome"] == "refused" => {
-                            let why = item["why"].as_str().unwrap_or("refused");
-                            Err(ApiError::Problem(Problem::conflict(format!(
-                                "id {id}: {why}"
-                            ))))
-                        }
-                        Some(_) => Ok(json_response(200, &answer)),
-                    }
+                    one_letter(id, answer)
                 }
                 (Method::Post, ["discard"]) => {
                     let answer: Value = db.one(&dl::discard(&[id], &claims.sub)).await?;
-                    match answer["items"].get(0) {
-                        None => Err(ApiError::Problem(Problem::not_found("no such dead letter"))),
-                        Some(item) if item["outcome"] == "refused" => {
-                            let why = item["why"].as_str().unwrap_or("refused");
-                            Err(ApiError::Problem(Problem::conflict(format!(
-                                "id {id}: {why}"
-                            ))))
-                        }
-                        Some(_) => Ok(json_response(200, &answer)),
-                    }
+                    one_letter(id, answer)
                 }
                 (_, []) => Ok(todo_http::method_not_allowed("GET")),
                 (_, ["redrive" | "discard"]) => Ok(todo_http::method_not_allowed("POST")),
@@ -84,6 +66,21 @@ pub async fn route(
             }
         }
         (_, []) => Ok(todo_http::method_not_allowed("GET")),
+    }
+}
+
+/// The answer about one letter `id` (its only item): 404 when it does not exist, 409 with why
+/// when refused, else 200 with the statement's answer.
+fn one_letter(id: i64, answer: Value) -> Result<Response, ApiError> {
+    match answer["items"].get(0) {
+        None => Err(ApiError::Problem(Problem::not_found("no such dead letter"))),
+        Some(item) if item["outcome"] == "refused" => {
+            let why = item["why"].as_str().unwrap_or("refused");
+            Err(ApiError::Problem(Problem::conflict(format!(
+                "id {id}: {why}"
+            ))))
+        }
+        Some(_) => Ok(json_response(200, &answer)),
     }
 }
 
