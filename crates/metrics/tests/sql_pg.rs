@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
+use todo_consumer::deadletter::{self, Class, Letter, Position};
 use todo_consumer::{counters, record_consumed_batch, Delivery};
 use todo_events::Topic;
 use todo_outbox::{self as outbox, OutboxRow, PublishFailure};
@@ -348,6 +349,21 @@ fn lag_is_the_age_of_the_oldest_published_event_a_consumer_has_not_recorded() {
     assert_eq!(lag(&text, "audit", "task-events"), 0.0);
     assert_eq!(pending(&text, "audit", "task-events"), 0.0);
     assert!(lag(&text, "recurring", "task-events") > 0.0);
+
+    // realtime gives its event up (a dead letter): it waits for an operator now, not for
+    // realtime (dead_letters_pending counts it), so it is no longer realtime's lag.
+    let update = batch.iter().find(|r| r.topic == "task-updates").unwrap();
+    let body = json!({"specversion": "1.0", "data": update.payload}).to_string();
+    let letter = Letter::refused(
+        body.as_bytes(),
+        Class::Invalid,
+        "x".into(),
+        Position::default(),
+    );
+    db.run(&deadletter::record("task-updates", "realtime", &[letter]));
+    let text = exposition(&mut db);
+    assert_eq!(pending(&text, "realtime", "task-updates"), 0.0, "{text}");
+    assert_eq!(lag(&text, "realtime", "task-updates"), 0.0);
 
     // Events published before a consumer first recorded one with the V7 columns (an older build,
     // which did not record every event) are not its lag.
