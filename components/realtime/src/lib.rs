@@ -24,7 +24,7 @@ mod stream;
 
 use serde_json::Value;
 use spin_sdk::http::{Method, Request, Response};
-use todo_consumer::{serve_batch, Accepted, Batch};
+use todo_consumer::{serve_batch, Accepted, Batch, Unavailable};
 use todo_events::TaskUpdate;
 use todo_http::Problem;
 use todo_sidecar::vars;
@@ -95,14 +95,15 @@ async fn publish(body: &Value) -> anyhow::Result<()> {
         .header("content-length", body.len().to_string())
         .body(body)
         .build();
+    // Pushpin down or failing: retried however long (the feed already has the rows, the publish
+    // is what waits); a 4xx is a bug in the request, counted towards its dead letter.
     let resp: Response = spin_sdk::http::send(req)
         .await
-        .map_err(|e| anyhow::anyhow!("Pushpin unreachable: {e}"))?;
+        .map_err(|e| Unavailable(format!("Pushpin unreachable: {e}")))?;
+    let text = || String::from_utf8_lossy(resp.body()).into_owned();
     match *resp.status() {
         200..=299 => Ok(()),
-        s => anyhow::bail!(
-            "Pushpin answered {s}: {}",
-            String::from_utf8_lossy(resp.body())
-        ),
+        s @ 500..=599 => Err(Unavailable(format!("Pushpin answered {s}: {}", text())).into()),
+        s => anyhow::bail!("Pushpin answered {s}: {}", text()),
     }
 }

@@ -39,6 +39,6 @@ pub use inbox::{
     DELIVERY_COLUMNS,
 };
 #[cfg(feature = "serve")]
-pub use serve::{serve_batch, serve_in_order, transient, Batch, Effect, InOrder};
+pub use serve::{serve_batch, serve_in_order, transient, Batch, Effect, InOrder, Unavailable};
 /// The answer to one event, re-exported from the event crate's consumer path.
 pub use todo_events::Decision;

@@ -88,8 +88,14 @@ fn admitted(req: &Request) -> Result<(), Response> {
     Ok(())
 }
 
+/// A dependency other than the sidecar is down (Pushpin's publish API, for realtime): like a
+/// sidecar that cannot be reached, [`transient`], so the event is retried however long it lasts.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unavailable(pub String);
+
 /// Whether a failure is a dependency that is down (the sidecar, the database behind it, the
-/// component's configuration): the event is answered RETRY and retried however long the outage
+/// component's configuration, an [`Unavailable`] service): the event is answered RETRY and retried however long the outage
 /// lasts, never counted towards its dead letter. Anything else (a statement that failed inside
 /// the database, a 4xx from the sidecar, a result of the wrong shape) is about this event and
 /// counts an attempt (docs/deadletters.md).
@@ -104,7 +110,7 @@ pub fn transient(e: &anyhow::Error) -> bool {
         if let Some(sidecar) = cause.downcast_ref::<SidecarError>() {
             return matches!(sidecar, SidecarError::Unavailable(_));
         }
-        cause.downcast_ref::<VarError>().is_some()
+        cause.downcast_ref::<VarError>().is_some() || cause.downcast_ref::<Unavailable>().is_some()
     })
 }
 
@@ -375,4 +381,33 @@ async fn finish(
         }
     }
     todo_http::json_bytes(200, answer.body())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn a_dependency_down_is_transient_and_anything_else_is_about_the_event() {
+        let down: anyhow::Result<()> = Err(DbError::Sidecar(SidecarError::Unavailable(
+            "refused".into(),
+        )))
+        .context("writing");
+        assert!(transient(&down.unwrap_err()));
+        let pushpin: anyhow::Error = Unavailable("Pushpin unreachable".into()).into();
+        assert!(transient(&pushpin.context("publishing")));
+        let no_row: anyhow::Error = DbError::Row(todo_sql::RowError::NoRow).into();
+        assert!(
+            !transient(&no_row),
+            "the statement failed inside the database"
+        );
+        let refused = DbError::Sidecar(SidecarError::Refused {
+            call: "POST /v1.0/jobs/x".into(),
+            status: 400,
+            body: String::new(),
+        });
+        assert!(!transient(&anyhow::Error::from(refused)));
+        assert!(!transient(&anyhow::anyhow!("a bug")));
+    }
 }
