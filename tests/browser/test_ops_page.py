@@ -1,7 +1,7 @@
 """The operators' page (`/ops`, docs/deadletters.md) in headless Chromium on the real stack: an
-operator signs in, sees a pending dead letter with its reason, re-drives it with the button, and
-sees it re-driven; a second click is impossible (the button is disabled) and the API refuses a
-re-drive of it (409). An ordinary user's token gets the API's 403, shown on the page."""
+operator signs in, sees a pending dead letter with its reason, re-drives it with the button, sees
+it re-driven (and refused again: it is an unknown MAJOR), then discards it with the other button
+and sees it discarded, its buttons disabled. An ordinary user's token gets the API's 403, shown on the page."""
 
 from __future__ import annotations
 
@@ -74,6 +74,21 @@ def test_an_operator_sees_the_reason_and_redrives_from_the_page(browser, urls, j
             "(id) => { const r = document.querySelector(`#letters tr[data-id=\"${id}\"] td.redrives`);"
             " return r && r.textContent === '1'; }", arg=letter, timeout=15000)
         assert page.locator("#error").is_hidden(), page.locator("#error").inner_text()
+        # It is refused again each time (an unknown MAJOR): the operator discards it instead.
+        deadline = time.monotonic() + 20
+        state = "(id) => document.querySelector(`#letters tr[data-id=\"${id}\"]`)?.dataset.state"
+        while page.evaluate(state, letter) != "dead":
+            assert time.monotonic() < deadline, f"#{letter} not shown dead again: {page.evaluate(state, letter)}"
+            time.sleep(0.5)
+            page.click("#refresh")
+        page.locator(f'#letters tr[data-id="{letter}"]').get_by_role("button", name="Discard").click()
+        page.wait_for_function(
+            "(id) => document.getElementById('status').textContent === `#${id}: discarded`", arg=letter,
+            timeout=15000)
+        page.wait_for_function(
+            "(id) => document.querySelector(`#letters tr[data-id=\"${id}\"]`)?.dataset.state === 'discarded'",
+            arg=letter, timeout=15000)
+        assert page.locator(f'#letters tr[data-id="{letter}"]').get_by_role("button", name="Discard").is_disabled()
     finally:
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / "ops-page.png"), full_page=True)

@@ -1,5 +1,5 @@
 // The operators' page: the dead letters of /api/dead-letters (docs/deadletters.md) with their
-// reasons, and a re-drive button for each pending one. Every string from the server goes into the
+// reasons, and Re-drive and Discard buttons for each pending one. Every string from the server goes into the
 // page through textContent, never as markup.
 (() => {
   'use strict';
@@ -75,7 +75,11 @@
   function row(d) {
     const button = el('button', { type: 'button', className: 'redrive', 'data-id': d.id, text: 'Re-drive' });
     button.disabled = d.state !== 'dead';
-    button.addEventListener('click', () => redrive(d.id, button));
+    button.addEventListener('click', () => act(d.id, 'redrive', button));
+    // Discard: a letter that must never be re-driven stops being pending (kept, with who and when).
+    const discard = el('button', { type: 'button', className: 'discard', 'data-id': d.id, text: 'Discard' });
+    discard.disabled = d.state !== 'dead';
+    discard.addEventListener('click', () => act(d.id, 'discard', discard));
     const who = d.consumer === '' ? '(a sidecar)' : d.consumer;
     return el('tr', { 'data-id': d.id, 'data-state': d.state },
       el('td', { text: String(d.id) }),
@@ -85,18 +89,20 @@
       el('td', { className: 'state', text: d.state + (d.applied ? ' (applied)' : '') }),
       el('td', { text: String(d.attempts) }),
       el('td', { className: 'redrives', text: String(d.redrives) }),
-      el('td', {}, button));
+      el('td', {}, button, ' ', discard));
   }
 
-  async function redrive(id, button) {
+  // `what`: redrive or discard (POST /api/dead-letters/{id}/<what>).
+  async function act(id, what, button) {
     button.disabled = true;
     showError('');
     try {
-      const answer = await api('POST', `/api/dead-letters/${id}/redrive`);
-      $('status').textContent = `#${id}: ${answer.items[0].outcome}, published ${answer.published}`;
+      const answer = await api('POST', `/api/dead-letters/${id}/${what}`);
+      const published = what === 'redrive' ? `, published ${answer.published}` : '';
+      $('status').textContent = `#${id}: ${answer.items[0].outcome}${published}`;
       await load();
     } catch (e) {
-      showError(`Re-drive of #${id} refused: ${e.message}`);
+      showError(`${what === 'redrive' ? 'Re-drive' : 'Discard'} of #${id} refused: ${e.message}`);
       button.disabled = false;
     }
   }
