@@ -566,11 +566,10 @@ print(jwt.encode(claims, os.environ["JWT_SECRET"], algorithm="HS256"))
 ' "$user" "${2:-}"
 }
 
-# The operator API's dead letters: list, show, re-drive (tools/devstack/dlq.py).
+# The operator API's dead letters: list, show, re-drive, discard (tools/devstack/dlq.py).
 cmd_dlq() {
     secrets
     [ -f "$RUN/stack.env" ] || die "the stack is not up: ./dev up"
-    # shellcheck disable=SC1091
     HOST_URL="$(sed -n 's/^HOST_URL=//p' "$RUN/stack.env")" JWT_SECRET="$JWT_SECRET" \
         "$CACHE/venv/bin/python" "$ROOT/tools/devstack/dlq.py" "$@"
 }

@@ -2,8 +2,7 @@
 
 use base64::Engine;
 use serde_json::Value;
-use todo_consumer::deadletter::Letter;
-use todo_consumer::deadletter::{Class, Position};
+use todo_consumer::deadletter::{Class, Letter, Position};
 use todo_sql::{Binder, Statement};
 
 /// What the service knows of one dead-letter message.
@@ -11,17 +10,14 @@ use todo_sql::{Binder, Statement};
 pub struct DeadMessage {
     /// The original topic (the dead-letter topic without `.dlq`).
     pub topic: String,
-    /// The Kafka value, exactly.
-    pub payload: Vec<u8>,
-    /// Its key, as the consumers compute it ([`Letter`]).
-    pub key: String,
-    /// Why it is recorded if no consumer did.
-    pub reason: String,
+    /// Its dead letter if no consumer recorded one: the Kafka value exactly, keyed as the
+    /// consumers key theirs, with the reason it is recorded under.
+    pub letter: Letter,
 }
 
-/// Reads a `rawPayload` delivery: a CloudEvent whose `data_base64` is the message's value and
-/// whose `topic` is the dead-letter topic. A body of another shape is kept as it is.
-pub fn read(body: &[u8]) -> DeadMessage {
+/// Reads a `rawPayload` delivery at `position`: a CloudEvent whose `data_base64` is the message's
+/// value and whose `topic` is the dead-letter topic. A body of another shape is kept as it is.
+pub fn read(body: &[u8], position: Position) -> DeadMessage {
     let envelope: Option<Value> = serde_json::from_slice(body).ok();
     let dlq = envelope
         .as_ref()
@@ -33,13 +29,6 @@ pub fn read(body: &[u8]) -> DeadMessage {
         .and_then(|e| e["data_base64"].as_str())
         .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
         .unwrap_or_else(|| body.to_vec());
-    let key = Letter::refused(
-        &payload,
-        Class::Undeliverable,
-        String::new(),
-        Position::default(),
-    )
-    .key;
     let reason = if serde_json::from_slice::<Value>(&payload)
         .ok()
         .is_some_and(|v| v.get("specversion").is_some())
@@ -50,9 +39,7 @@ pub fn read(body: &[u8]) -> DeadMessage {
     };
     DeadMessage {
         topic,
-        payload,
-        key,
-        reason,
+        letter: Letter::refused(&payload, Class::Undeliverable, reason, position),
     }
 }
 
@@ -84,24 +71,27 @@ mod tests {
     #[test]
     fn a_dead_cloud_event_is_keyed_like_its_consumer_keyed_it() {
         let ev = br#"{"specversion":"1.0","id":"ce-1","data":{"event_id":"0b6cbb4e-6c8a-4a57-9b64-7f0cf4a7c1a2"}}"#;
-        let m = read(&delivery("task-events.dlq", ev));
+        let m = read(&delivery("task-events.dlq", ev), Position::default());
         assert_eq!(m.topic, "task-events");
-        assert_eq!(m.payload, ev.to_vec());
-        assert_eq!(m.key, "0b6cbb4e-6c8a-4a57-9b64-7f0cf4a7c1a2");
+        assert_eq!(m.letter.payload, ev.to_vec());
+        assert_eq!(m.letter.key, "0b6cbb4e-6c8a-4a57-9b64-7f0cf4a7c1a2");
         let text = br#"{"specversion":"1.0","id":"ce-2","data":"not json"}"#;
-        assert_eq!(read(&delivery("reminders.dlq", text)).key, "ce:ce-2");
+        let at = Position::from_metadata(Some("1"), Some("9"));
+        let m = read(&delivery("reminders.dlq", text), at);
+        assert_eq!((m.letter.key.as_str(), m.letter.position), ("ce:ce-2", at));
     }
 
     #[test]
     fn raw_bytes_are_kept_exactly_and_said_to_be_no_cloud_event() {
         let raw = b"\x00\xffnot a cloud event";
-        let m = read(&delivery("task-updates.dlq", raw));
+        let m = read(&delivery("task-updates.dlq", raw), Position::default());
         assert_eq!(
-            (m.topic.as_str(), m.payload.as_slice()),
+            (m.topic.as_str(), m.letter.payload.as_slice()),
             ("task-updates", &raw[..])
         );
-        assert!(m.key.starts_with("sha256:"));
-        assert!(m.reason.starts_with("not a CloudEvent"), "{}", m.reason);
-        assert!(seen("task-updates", &m.key).sql.contains("consumer <> ''"));
+        let l = &m.letter;
+        assert!(l.key.starts_with("sha256:"));
+        assert!(l.reason.starts_with("not a CloudEvent"), "{}", l.reason);
+        assert!(seen("task-updates", &l.key).sql.contains("consumer <> ''"));
     }
 }

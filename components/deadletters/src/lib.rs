@@ -18,7 +18,7 @@ mod letter;
 
 use serde_json::Value;
 use spin_sdk::http::{Method, Request, Response};
-use todo_consumer::deadletter::{self, Letter, Position};
+use todo_consumer::deadletter::{self, Position};
 use todo_sql::Database;
 
 todo_http::export!(handle);
@@ -45,29 +45,23 @@ async fn handle(req: Request) -> Response {
 
 /// Records one message of a dead-letter topic.
 async fn record(body: &[u8], position: Position) -> Result<(), String> {
-    let dl = letter::read(body);
+    let m = letter::read(body, position);
     let db = Database::from_vars().map_err(|e| e.to_string())?;
     let seen: Value = db
-        .one(&letter::seen(&dl.topic, &dl.key))
+        .one(&letter::seen(&m.topic, &m.letter.key))
         .await
         .map_err(|e| e.to_string())?;
     if seen["matched"].as_i64().unwrap_or(0) > 0 {
         return Ok(());
     }
-    let l = Letter::refused(
-        &dl.payload,
-        deadletter::Class::Undeliverable,
-        dl.reason,
-        position,
-    );
-    db.one::<Value>(&deadletter::record(&dl.topic, "", &[l]))
+    db.one::<Value>(&deadletter::record(&m.topic, "", [&m.letter]))
         .await
         .map(drop)
         .map_err(|e| e.to_string())?;
     eprintln!(
         "deadletters: recorded a message of {}.dlq no consumer read ({} bytes)",
-        dl.topic,
-        dl.payload.len()
+        m.topic,
+        m.letter.payload.len()
     );
     Ok(())
 }

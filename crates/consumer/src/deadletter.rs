@@ -208,11 +208,24 @@ fn hex(bytes: &[u8]) -> String {
 /// refused letter is dead; a failed one counts an attempt and is dead at [`MAX_ATTEMPTS`]; a
 /// letter of a re-driven row starts counting again) and adds `dead_letters_total` for the rows
 /// that became dead in it. Row: `{"dead": [keys dead now]}`.
-pub fn record(topic: &str, consumer: &str, letters: &[Letter]) -> Statement {
+pub fn record<'a>(
+    topic: &str,
+    consumer: &str,
+    letters: impl IntoIterator<Item = &'a Letter>,
+) -> Statement {
     let mut b = Binder::default();
     let t = b.str(topic);
     let c = b.str(consumer);
-    let rows = b.jsonb(&Value::Array(letters.iter().map(Letter::row).collect()));
+    let rows = b.jsonb(&Value::Array(
+        letters.into_iter().map(Letter::row).collect(),
+    ));
+    // A new row is dead when refused (or at a first attempt that is the last); an existing one
+    // when the new letter is (EXCLUDED.state) or its attempts, counted in the row as it is now
+    // (a concurrent statement's count included), reach the cap.
+    let new_state =
+        format!("CASE WHEN l.refused OR 1 >= {MAX_ATTEMPTS} THEN 'dead' ELSE 'retrying' END");
+    let attempts = "CASE WHEN d.state = 'redriven' THEN 1 ELSE d.attempts + 1 END";
+    let dies = format!("EXCLUDED.state = 'dead' OR {attempts} >= {MAX_ATTEMPTS}");
     let sql = format!(
         "WITH l AS (SELECT DISTINCT ON (key) * FROM jsonb_to_recordset({rows}) AS x(key text, \
          event_id uuid, event_type text, schema_version text, task_id uuid, user_id text, \
@@ -224,19 +237,13 @@ pub fn record(topic: &str, consumer: &str, letters: &[Letter]) -> Statement {
          schema_version, task_id, user_id, reason, reason_class, state, attempts, dead_since, \
          kafka_partition, kafka_offset, payload, event) \
          SELECT {t}, {c}, l.key, l.event_id, l.event_type, l.schema_version, l.task_id, \
-         l.user_id, l.reason, l.reason_class, \
-         CASE WHEN l.refused OR 1 >= {MAX_ATTEMPTS} THEN 'dead' ELSE 'retrying' END, 1, \
-         CASE WHEN l.refused OR 1 >= {MAX_ATTEMPTS} THEN now() END, \
+         l.user_id, l.reason, l.reason_class, {new_state}, 1, \
+         CASE WHEN {new_state} = 'dead' THEN now() END, \
          l.kafka_partition, l.kafka_offset, decode(l.payload, 'base64'), l.event FROM l ORDER BY l.key \
          ON CONFLICT (topic, consumer, key) DO UPDATE SET \
-         attempts = CASE WHEN d.state = 'redriven' THEN 1 ELSE d.attempts + 1 END, \
-         state = CASE WHEN EXCLUDED.reason_class <> 'exhausted' \
-         OR (CASE WHEN d.state = 'redriven' THEN 1 ELSE d.attempts + 1 END) >= {MAX_ATTEMPTS} \
-         THEN 'dead' ELSE 'retrying' END, \
-         dead_since = CASE WHEN d.state = 'dead' THEN d.dead_since \
-         WHEN EXCLUDED.reason_class <> 'exhausted' \
-         OR (CASE WHEN d.state = 'redriven' THEN 1 ELSE d.attempts + 1 END) >= {MAX_ATTEMPTS} \
-         THEN now() END, \
+         attempts = {attempts}, \
+         state = CASE WHEN {dies} THEN 'dead' ELSE 'retrying' END, \
+         dead_since = CASE WHEN d.state = 'dead' THEN d.dead_since WHEN {dies} THEN now() END, \
          reason = EXCLUDED.reason, reason_class = EXCLUDED.reason_class, last_seen = now(), \
          event_type = COALESCE(EXCLUDED.event_type, d.event_type), \
          schema_version = COALESCE(EXCLUDED.schema_version, d.schema_version), \
@@ -249,9 +256,9 @@ pub fn record(topic: &str, consumer: &str, letters: &[Letter]) -> Statement {
          m AS (INSERT INTO metric_counters AS mc (name, labels, value) \
          SELECT '{DEAD_LETTERS}', jsonb_build_object('topic', {t}, 'consumer', {c}, \
          'reason', newly.reason_class), newly.n FROM newly ORDER BY 2 \
-         ON CONFLICT (name, labels) DO UPDATE SET value = mc.value + EXCLUDED.value RETURNING 1) \
+         ON CONFLICT (name, labels) DO UPDATE SET value = mc.value + EXCLUDED.value) \
          SELECT jsonb_build_object('dead', COALESCE((SELECT jsonb_agg(key ORDER BY key) \
-         FROM u WHERE state = 'dead'), '[]'::jsonb), 'counted', (SELECT count(*) FROM m))::text"
+         FROM u WHERE state = 'dead'), '[]'::jsonb))::text"
     );
     b.finish(sql)
 }

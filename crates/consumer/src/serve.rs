@@ -138,11 +138,8 @@ async fn record_letters(
         );
         return None;
     };
-    let owned: Vec<Letter> = letters.iter().map(|l| (*l).clone()).collect();
-    match db
-        .one::<Recorded>(&deadletter::record(topic, consumer, &owned))
-        .await
-    {
+    let st = deadletter::record(topic, consumer, letters.iter().copied());
+    match db.one::<Recorded>(&st).await {
         Ok(recorded) => {
             for l in letters.iter().filter(|l| recorded.dead.contains(&l.key)) {
                 eprintln!(
