@@ -214,3 +214,16 @@ class TopicReaders:
     def close(self) -> None:
         for r in self.open:
             r.close()
+
+
+# Deliveries as daprd makes them (the consumers' routes, posted directly in tests).
+def cloud_event(topic: str, data: dict) -> dict:
+    return {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "task-api", "type": "com.dapr.event.sent",
+            "datacontenttype": "application/json", "topic": topic, "pubsubname": "pubsub", "data": data}
+
+
+def envelope(topic: str, events: list[dict]) -> dict:
+    return {"id": str(uuid.uuid4()), "type": "com.dapr.event.sent.bulk", "topic": topic, "pubsubname": "pubsub",
+            "metadata": {}, "entries": [{"entryId": str(i), "event": cloud_event(topic, e),
+                                         "contentType": "application/cloudevents+json", "metadata": {}}
+                                        for i, e in enumerate(events)]}

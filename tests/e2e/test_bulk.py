@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 import pytest
 import requests
 
-from support import one, sidecar_ports
+from support import cloud_event, envelope, one, sidecar_ports
 
 
 def now_iso() -> str:
@@ -49,18 +49,6 @@ def task_event(user: str, task_id: str, kind: str = "task.updated", **changes) -
           "task_data": {"title": "bulk", "completed": False, "priority": "normal", "tags": []}}
     ev.update(changes)
     return ev
-
-
-def cloud_event(topic: str, data: dict) -> dict:
-    return {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "task-api", "type": "com.dapr.event.sent",
-            "datacontenttype": "application/json", "topic": topic, "pubsubname": "pubsub", "data": data}
-
-
-def envelope(topic: str, events: list[dict]) -> dict:
-    return {"id": str(uuid.uuid4()), "type": "com.dapr.event.sent.bulk", "topic": topic, "pubsubname": "pubsub",
-            "metadata": {}, "entries": [{"entryId": str(i), "event": cloud_event(topic, e),
-                                         "contentType": "application/cloudevents+json", "metadata": {}}
-                                        for i, e in enumerate(events)]}
 
 
 def test_a_burst_of_one_tasks_events_reaches_audit_in_bulk_each_once_in_order(stack, db):

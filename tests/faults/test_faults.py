@@ -290,12 +290,17 @@ class UserState:
     rng: random.Random
     tasks: list[str] = field(default_factory=list)          # acknowledged, updatable
     recurring_open: list[str] = field(default_factory=list)  # acknowledged recurring, not completed
+    reminder_tasks: list[list] = field(default_factory=list)  # [task id, reminder id, channel, due (epoch)], acknowledged
     n: int = 0
 
 
 class Workload:
-    def __init__(self, host_url: str, jwt_secret: str, run: str, seed: int, users: int, rate: float):
+    def __init__(self, host_url: str, jwt_secret: str, run: str, seed: int, users: int, rate: float,
+                 moves: bool = False):
         self.host = host_url.rstrip("/")
+        # moves: a user sometimes moves (to 2-12 s from now) or cancels one of its reminders soon
+        # after setting it (the replica stage: a moved-then-cancelled reminder must never fire).
+        self.moves = moves
         self.run = run
         self.rate = rate
         self.stop = threading.Event()
@@ -343,6 +348,21 @@ class Workload:
         roll = rng.random()
         u.n += 1
         marker = f"{self.run}-u{u.index:02d}-w{u.n:04d}"
+        # Only a reminder still 2 s or more from its time is moved or cancelled: one that has fired
+        # and is then moved fires again, rightly, at its new time.
+        pending = [r for r in u.reminder_tasks if r[3] > time.time() + 2]
+        if self.moves and pending and self.allow_reminders.is_set() and rng.random() < 0.35:
+            rem = pending[rng.randrange(len(pending))]
+            tid, rid, channel = rem[:3]
+            if rng.random() < 0.4:
+                u.reminder_tasks.remove(rem)
+                op, reminders = "cancel_reminder", []
+            else:
+                when = datetime.now(timezone.utc) + timedelta(seconds=rng.uniform(2, 12))
+                rem[3] = when.timestamp()
+                op, reminders = "move_reminder", [{"id": rid, "remind_at": iso(when), "channel": channel}]
+            return self._send(u, http, Write(u.index, op, marker, tid, time.time()), "PATCH",
+                              f"/api/tasks/{tid}", {"title": marker, "reminders": reminders})
         if roll < 0.22 or not u.tasks:
             op, body = "create", {"title": marker, "priority": rng.choice(["low", "normal", "high", "urgent"]),
                                   "tags": rng.sample(["home", "work", "x", "y"], rng.randint(0, 2))}
@@ -376,6 +396,9 @@ class Workload:
                     u.tasks.append(w.task_id)  # reminder tasks are not touched again
                 if w.op == "create_recurring":
                     u.recurring_open.append(w.task_id)
+                if w.op == "create_reminder" and self.moves:
+                    due = datetime.fromisoformat(w.reminder["remind_at"].replace("Z", "+00:00")).timestamp()
+                    u.reminder_tasks.append([w.task_id, r.json()["reminders"][0]["id"], w.reminder["channel"], due])
             if not w.ok:
                 w.error = r.text[:300]
         except requests.RequestException as e:
@@ -573,7 +596,7 @@ def verify(db: Db, bootstrap: str, run: str, start_id: int, offsets0: dict, writ
         if w.op.startswith("create"):
             tid = w.task_id or by_title.get(w.marker)
             committed = tid is not None and tid in created_ids
-        elif w.op == "update":
+        elif w.op != "complete":  # update, move_reminder, cancel_reminder: each sets a new title
             committed = (w.task_id, w.marker) in updated_titles
         else:
             committed = w.task_id in completed_ids
@@ -692,27 +715,45 @@ def verify(db: Db, bootstrap: str, run: str, start_id: int, offsets0: dict, writ
                 per[i]["dup"] += max(rolls[tid], children[tid]) - 1
             problems.append(f"[{fault_name(i)}] completed recurring task {tid}: {rolls[tid]} roll(s), {children[tid]} next occurrence(s) (want 1 and 1)")
 
-    # --- reminders due during the run: sent, delivered once ---
+    # --- reminders: the last event of each decides. Scheduled (or moved) and due during the run:
+    # sent, delivered once, not before its (last) time; cancelled: never delivered ---
     states = {r[0]: r[1:] for r in db.rows(
-        "SELECT reminder_id::text, state, attempts, channel, extract(epoch FROM remind_at)::float8, sent_at, task_title, email "
+        "SELECT reminder_id::text, state, attempts, channel, extract(epoch FROM remind_at)::float8, "
+        "extract(epoch FROM sent_at)::float8, task_title, email "
         "FROM reminder_states WHERE user_id LIKE %s", (like,))}
-    scheduled = {}
-    for e in events.values():
-        if e["type"] == "reminder.scheduled":
-            scheduled.setdefault(e["payload"]["reminder_id"], e)
+    last: dict[str, dict] = {}
+    before_last: dict[str, dict] = {}  # the scheduled event a cancellation follows
+    for e in sorted(events.values(), key=lambda e: e["id"]):
+        if e["type"] in ("reminder.scheduled", "reminder.cancelled"):
+            rid = e["payload"]["reminder_id"]
+            if rid in last:
+                before_last[rid] = last[rid]
+            last[rid] = e
     mails = Counter((tuple(m["to"]), m["subject"]) for m in mail.messages()[mail_before:])
     due_feed = Counter(rid for _, etype, rid in feed_rows if etype == "reminder.due")
-    for rid, e in scheduled.items():
+    for rid, e in last.items():
         p = e["payload"]
         due = datetime.fromisoformat(p["remind_at"].replace("Z", "+00:00")).timestamp()
         i = phase_of(phases, due)
-        per[i]["reminders"] += 1
         st = states.get(rid)
+        state = st[0] if st else None
         if p["channel"] == "email":
             delivered = mails[((p["email"],), f"Reminder: {p.get('task_title')}")]
         else:
             delivered = due_feed[rid]
-        state = st[0] if st else None
+        if e["type"] == "reminder.cancelled":
+            per[i]["cancelled"] += 1
+            prev = before_last.get(rid)
+            prev_due = (datetime.fromisoformat(prev["payload"]["remind_at"].replace("Z", "+00:00")).timestamp()
+                        if prev else 0.0)
+            if e["created"] > prev_due - 0.5:
+                continue  # cancelled at or after its time: it may rightly have fired first
+            if delivered or state == "sent":
+                per[i]["order"] += 1
+                problems.append(f"[{fault_name(i)}] cancelled reminder {rid} ({p['channel']}) fired: state {state}, "
+                                f"delivered {delivered} time(s) (its events applied out of order)")
+            continue
+        per[i]["reminders"] += 1
         if state != "sent" or delivered != 1:
             if delivered == 0:
                 per[i]["lost"] += 1
@@ -720,6 +761,18 @@ def verify(db: Db, bootstrap: str, run: str, start_id: int, offsets0: dict, writ
                 per[i]["dup"] += delivered - 1
             problems.append(f"[{fault_name(i)}] reminder {rid} ({p['channel']}, due {p['remind_at']}): state {state} "
                             f"(attempts {st[1] if st else '-'}), delivered {delivered} time(s) (want sent, 1)")
+        elif st[4] is not None and st[4] < due - 1.0:
+            per[i]["order"] += 1
+            problems.append(f"[{fault_name(i)}] reminder {rid} sent at {st[4]:.1f}, before its last time {due:.1f} "
+                            f"(a move applied out of order)")
+
+    # --- each user's realtime feed: sequences 1..n, no gap, no duplicate ---
+    seqs: dict[str, list[int]] = defaultdict(list)
+    for user, seq in db.rows("SELECT user_id, seq FROM realtime_feed WHERE user_id LIKE %s", (like,)):
+        seqs[user].append(seq)
+    for user, ss in seqs.items():
+        if sorted(ss) != list(range(1, len(ss) + 1)):
+            problems.append(f"realtime feed of {user}: sequences {sorted(ss)[:20]}... are not 1..{len(ss)}")
 
     # --- nothing of this run dead-lettered ---
     for m in dlq:

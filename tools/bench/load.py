@@ -35,6 +35,10 @@ PostgreSQL, Pushpin, Prometheus, the Scheduler.
 
     ~/.cache/todo-events/venv/bin/python tools/bench/load.py --rate 100 --seconds 30 --cpu
 
+With replicas (`./dev up --replicas 2`, docs/replicas.md) `--through-pushpin` sends the writes
+through Pushpin and the balancer, so every task-api replica takes them; the consumers' replicas
+share their partitions. Issue 20 compares 1 and 2 replicas of everything this way.
+
 Needs aiohttp, PyJWT and psycopg (tests/requirements.txt). The tasks are left in place, owned by
 users `load-<run>-<n>`.
 """
@@ -252,9 +256,12 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--cpu", action="store_true", help="CPU time per write of each part of the stack")
     ap.add_argument("--idle-seconds", type=float, default=20, help="with --cpu: the idle measurement first")
+    ap.add_argument("--through-pushpin", action="store_true",
+                    help="write through Pushpin (and the balancer, with replicas: every task-api replica "
+                         "takes writes) instead of straight to the first app process")
     args = ap.parse_args()
     env, secrets = read_env(RUN / "stack.env"), read_env(RUN / "secrets.env")
-    base = env["HOST_URL"].rstrip("/")
+    base = env["PUSHPIN_URL" if args.through_pushpin else "HOST_URL"].rstrip("/")
     db = psycopg.connect(database_url(),
                          autocommit=True)
     tokens = [(i, secrets["JWT_SECRET"]) for i in range(args.users)]

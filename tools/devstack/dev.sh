@@ -3,7 +3,9 @@
 # (served by real Spin when one is available, else by the project's wasm host), and one daprd per
 # app-id (tools/devstack/apps.tsv).
 #
-#   ./dev up        install what is missing, build, start everything, wait for health
+#   ./dev up [--replicas N]  install what is missing, build, start everything, wait for health;
+#                   N (1-3, default 1, or TODO_REPLICAS) replicas of every service: per replica one
+#                   app process and one daprd per app-id (docs/replicas.md)
 #   ./dev run       the same, in the foreground: Ctrl-C stops everything
 #   ./dev down      stop exactly what `up` started (by PID)
 #   ./dev status    what runs, where, and which runtime serves the app
@@ -20,7 +22,10 @@
 #   ./dev doctor    check the running stack (sidecars' components and subscriptions, topics,
 #                   dead letters, Scheduler, Pushpin, metrics); prints fixes, exits 1 on a problem
 #   ./dev stop|kill|start PART   stop (SIGTERM), kill -9, or start one part: kafka, postgres,
-#                   scheduler, app, mailsink, pushpin, prometheus, daprd-<app-id> (fault tests)
+#                   scheduler, app, mailsink, pushpin, prometheus, balancer, daprd-<app-id> (fault
+#                   tests); a replica's own parts are app@R and daprd-<app-id>@R (R = 2, 3)
+#   ./dev replica add|remove APP|all   one more replica of app-id APP (its daprd, and the
+#                   replica's app process when it is not running), or stop the newest one
 #   ./dev switch spin|host   serve the app with the other runtime (same port, sidecars stay up)
 #   ./dev setup [up|all|build|host]  install and build: what up runs (up), what the tests need
 #                   too (all, the default), the Rust builds, the host (tools/devstack/setup.sh)
@@ -53,6 +58,11 @@ PUSHPIN_PORT="${TODO_PUSHPIN_PORT:-7999}"    # browsers: the app through Pushpin
 PUSHPIN_PUBLISH_PORT=5561                    # Pushpin's HTTP publish API (port_offset 0)
 PROMETHEUS_PORT="${TODO_PROMETHEUS_PORT:-9090}" # the stack's Prometheus (observability/, docs/observability.md)
 export KAFKA_PORT="${KAFKA_PORT:-9092}"
+# Replicas (docs/replicas.md): replica R's app and sidecars listen on replica 1's ports plus
+# REPLICA_STEP * (R - 1): app 3000/4000/5000, audit's daprd 3501/4501/5501 (gRPC 3522/4522/5522,
+# metrics 9102/10102/11102). At most 3: every topic has 3 partitions, a 4th member would idle.
+REPLICA_STEP=1000 MAX_REPLICAS=3
+BALANCER_PORT="${TODO_BALANCER_PORT:-3090}"  # the app's replicas behind one address (HAProxy), for Pushpin
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'dev: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -62,6 +72,12 @@ alive() { local p; p="$(cat "$(pidfile "$1")" 2>/dev/null)" && kill -0 "$p" 2>/d
 running_parts() { ls "$RUN/pids" 2>/dev/null | sed 's/\.pid$//'; }
 
 apps() { grep -v '^#' "$ROOT/tools/devstack/apps.tsv" | grep -v '^\s*$'; }
+
+# Replica R of a part: the first keeps the part's plain name (app, daprd-audit), the others are
+# app@R, daprd-audit@R; their logs are logs/<name>.log like every part's.
+replica_name() { if [ "$2" -le 1 ]; then echo "$1"; else echo "$1@$2"; fi; }
+replica_of() { case "$1" in *@*) echo "${1##*@}" ;; *) echo 1 ;; esac; }
+app_port() { echo $((HOST_PORT + REPLICA_STEP * ($1 - 1))); }
 
 # Starts a part in its own session (so its children can be stopped with it) and records its PID.
 spawn() {
@@ -107,6 +123,7 @@ embedded_conf() {
     DAPRD="$BIN/daprd" SCHEDULER="$BIN/scheduler"
     KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" KAFKA_EXTERNAL=0
     DATABASE_URL="$(embedded_pg_url)" PG_EXTERNAL=0
+    REPLICAS=1
 }
 
 load_conf() {
@@ -126,10 +143,14 @@ write_conf() {
     DAPRD="${daprd:-$DAPRD}" SCHEDULER="${scheduler:-$SCHEDULER}"
     [ -n "${TODO_KAFKA_BROKERS:-}" ] && KAFKA_BROKERS="$TODO_KAFKA_BROKERS" KAFKA_EXTERNAL=1
     [ -n "${TODO_DATABASE_URL:-}" ] && DATABASE_URL="$TODO_DATABASE_URL" PG_EXTERNAL=1
+    REPLICAS="${1:-${TODO_REPLICAS:-1}}"
+    [[ "$REPLICAS" =~ ^[1-9]$ ]] && [ "$REPLICAS" -le "$MAX_REPLICAS" ] ||
+        die "--replicas (TODO_REPLICAS) must be 1 to $MAX_REPLICAS (every topic has $MAX_REPLICAS partitions), not '$REPLICAS'"
     (
         umask 077
         printf '%s=%q\n' DAPRD "$DAPRD" SCHEDULER "$SCHEDULER" KAFKA_BROKERS "$KAFKA_BROKERS" \
-            KAFKA_EXTERNAL "$KAFKA_EXTERNAL" DATABASE_URL "$DATABASE_URL" PG_EXTERNAL "$PG_EXTERNAL" >"$RUN/stack.conf"
+            KAFKA_EXTERNAL "$KAFKA_EXTERNAL" DATABASE_URL "$DATABASE_URL" PG_EXTERNAL "$PG_EXTERNAL" \
+            REPLICAS "$REPLICAS" >"$RUN/stack.conf"
     )
 }
 
@@ -206,13 +227,14 @@ start_scheduler() {
 }
 
 host_env() {
-    # Spin variables: the tokens, and where each app-id's sidecar listens.
+    # Spin variables: the tokens, and where each app-id's sidecar of replica ${1:-1} listens.
+    local r="${1:-1}"
     local vars=(SPIN_VARIABLE_DAPR_API_TOKEN="$DAPR_API_TOKEN" SPIN_VARIABLE_APP_API_TOKEN="$APP_API_TOKEN"
         SPIN_VARIABLE_JWT_SECRET="$JWT_SECRET"
         SPIN_VARIABLE_PUSHPIN_PUBLISH_URL="http://127.0.0.1:$PUSHPIN_PUBLISH_PORT"
         SPIN_VARIABLE_PUSHPIN_SIG_KEY="$PUSHPIN_SIG_KEY")
     while read -r app http _grpc _metrics var; do
-        vars+=("SPIN_VARIABLE_${var^^}=http://127.0.0.1:$http")
+        vars+=("SPIN_VARIABLE_${var^^}=http://127.0.0.1:$((http + REPLICA_STEP * (r - 1)))")
     done < <(apps)
     printf '%s\n' "${vars[@]}"
 }
@@ -230,7 +252,7 @@ start_mailsink() {
 # stateless realtime component (tools/pushpin, docs/pushpin.md).
 start_pushpin() {
     PUSHPIN_SIG_KEY="$PUSHPIN_SIG_KEY" PUSHPIN_LOGDIR="$RUN/logs/pushpin" \
-        "$ROOT/tools/pushpin/pushpin.sh" config "$RUN/pushpin" "$HOST_PORT" "$PUSHPIN_PORT" 0 >/dev/null
+        "$ROOT/tools/pushpin/pushpin.sh" config "$RUN/pushpin" "$(pushpin_target)" "$PUSHPIN_PORT" 0 >/dev/null
     spawn pushpin "$ROOT/tools/pushpin/pushpin.sh" start "$RUN/pushpin"
     PUSHPIN_PID="$(cat "$(pidfile pushpin)")" "$ROOT/tools/pushpin/pushpin.sh" wait "$PUSHPIN_PORT" 30 0 \
         >>"$RUN/logs/pushpin.log" 2>&1 || { tail -n 20 "$RUN/logs/pushpin.log" >&2; die "pushpin not ready (log $RUN/logs/pushpin.log)"; }
@@ -271,7 +293,8 @@ runtime_now() { cat "$RUN/runtime" 2>/dev/null || echo none; }
 # process listing. Spin's environment provider (SPIN_VARIABLE_*) costs milliseconds per variable
 # read per request (docs/spin-variables.md); the static one nothing.
 write_variables_file() {
-    local file="$RUN/spin-variables.json" line key value sep="" out="{"
+    local r="${1:-1}" line key value sep="" out="{" file
+    file="$RUN/$(replica_name spin-variables "$r").json"
     while IFS= read -r line; do
         key="${line%%=*}"
         value="${line#*=}"
@@ -280,64 +303,94 @@ write_variables_file() {
         value="${value//\"/\\\"}"
         out+="$sep\"${key,,}\": \"$value\""
         sep=", "
-    done < <(host_env)
+    done < <(host_env "$r")
     (umask 077 && printf '%s}\n' "$out" >"$file.tmp") && mv -f "$file.tmp" "$file"
     echo "$file"
 }
 
-# Starts the Spin app with runtime $1 on HOST_PORT; both get the same variable values (Spin from
-# the file above, the host as SPIN_VARIABLE_* environment variables, which cost it nothing).
+# Starts replica $2 (default 1) of the Spin app with runtime $1 on its port (HOST_PORT for the
+# first); both runtimes get the same variable values (Spin from the file above, the host as
+# SPIN_VARIABLE_* environment variables, which cost it nothing).
 start_app() {
-    local runtime="$1" env_args=()
-    mapfile -t env_args < <(host_env)
+    local runtime="$1" r="${2:-1}" env_args=() name port
+    name="$(replica_name app "$r")" port="$(app_port "$r")"
+    mapfile -t env_args < <(host_env "$r")
     case "$runtime" in
     spin)
         # Component stdout/stderr: Spin prints them to its own output (app.log) and keeps one file
         # per component in logs/spin/. --state-dir keeps .spin/ out of the repository.
-        spawn app "$(spin_bin)" up --from "$ROOT/spin.toml" --variable "@$(write_variables_file)" \
-            --listen "127.0.0.1:$HOST_PORT" --log-dir "$RUN/logs/spin" --state-dir "$RUN/spin-state"
+        spawn "$name" "$(spin_bin)" up --from "$ROOT/spin.toml" --variable "@$(write_variables_file "$r")" \
+            --listen "127.0.0.1:$port" --log-dir "$RUN/logs/$(replica_name spin "$r")" \
+            --state-dir "$RUN/$(replica_name spin-state "$r")"
         ;;
     host)
-        spawn app env "${env_args[@]}" "$CARGO_TARGET_DIR/host/todo-host" --from "$ROOT/spin.toml" \
-            --listen "127.0.0.1:$HOST_PORT" --cache "$CACHE/host-cache"
+        spawn "$name" env "${env_args[@]}" "$CARGO_TARGET_DIR/host/todo-host" --from "$ROOT/spin.toml" \
+            --listen "127.0.0.1:$port" --cache "$CACHE/host-cache"
         ;;
     esac
     echo "$runtime" >"$RUN/runtime"
-    wait_for app 120 http_ok "http://127.0.0.1:$HOST_PORT/.well-known/spin/health"
+    wait_for "$name" 120 http_ok "http://127.0.0.1:$port/.well-known/spin/health"
 }
 
-# One app-id's daprd (a line of apps.tsv), started but not waited for.
+# Replica $2 (default 1) of one app-id's daprd (a line of apps.tsv), started but not waited for:
+# the same app-id (so the same consumer group) on the replica's ports, calling the replica's app.
 spawn_sidecar() {
-    local app http grpc metrics _var
+    local app http grpc metrics _var r="${2:-1}" step
     read -r app http grpc metrics _var < <(apps | awk -v a="$1" '$1 == a')
     [ -n "${app:-}" ] || die "no app-id $1 in tools/devstack/apps.tsv"
-    spawn "daprd-$app" env DAPR_API_TOKEN="$DAPR_API_TOKEN" APP_API_TOKEN="$APP_API_TOKEN" \
+    step=$((REPLICA_STEP * (r - 1)))
+    # --dapr-graceful-shutdown-seconds: on SIGTERM the sidecar stops taking events, lets the
+    # deliveries in flight finish and leaves the consumer group (its partitions move at once)
+    # before it exits (docs/replicas.md).
+    spawn "$(replica_name "daprd-$app" "$r")" env DAPR_API_TOKEN="$DAPR_API_TOKEN" APP_API_TOKEN="$APP_API_TOKEN" \
         TODO_PG_URL="$DATABASE_URL" TODO_KAFKA_BROKERS="$KAFKA_BROKERS" \
-        "$DAPRD" --app-id "$app" --app-port "$HOST_PORT" --app-protocol http \
-        --dapr-listen-addresses 127.0.0.1 --dapr-http-port "$http" --dapr-grpc-port "$grpc" \
-        --metrics-listen-address 127.0.0.1 --metrics-port "$metrics" --enable-metrics=true \
+        "$DAPRD" --app-id "$app" --app-port "$(app_port "$r")" --app-protocol http \
+        --dapr-listen-addresses 127.0.0.1 --dapr-http-port $((http + step)) --dapr-grpc-port $((grpc + step)) \
+        --metrics-listen-address 127.0.0.1 --metrics-port $((metrics + step)) --enable-metrics=true \
         --resources-path "$ROOT/contracts/dapr-components/selfhosted" \
         --scheduler-host-address "127.0.0.1:$SCHED_PORT" --placement-host-address "" \
-        --log-level info
+        --dapr-graceful-shutdown-seconds 10 --log-level info
 }
 
 wait_sidecar() {
-    local http
+    local http r="${2:-1}"
     http="$(apps | awk -v a="$1" '$1 == a {print $2}')"
-    wait_for "daprd-$1" 90 http_ok "http://127.0.0.1:$http/v1.0/healthz"
+    wait_for "$(replica_name "daprd-$1" "$r")" 90 http_ok "http://127.0.0.1:$((http + REPLICA_STEP * (r - 1)))/v1.0/healthz"
 }
 
 start_sidecars() {
-    local app first
+    local app first r
     # The first sidecar alone: on a fresh database its state store (state.postgresql v2) creates
     # the dapr_metadata and dapr_state tables, and seven sidecars doing that at once can lose the
     # race inside PostgreSQL (`type "dapr_metadata" already exists`, SQLSTATE 42710: daprd exits,
     # seen once in CI). The others start together once it is healthy.
     first="$(apps | cut -f1 | head -n 1)"
     spawn_sidecar "$first" && wait_sidecar "$first"
-    for app in $(apps | cut -f1 | tail -n +2); do spawn_sidecar "$app"; done
-    for app in $(apps | cut -f1 | tail -n +2); do wait_sidecar "$app"; done
+    for r in $(seq 1 "$REPLICAS"); do
+        for app in $(apps | cut -f1); do [ "$r.$app" = "1.$first" ] || spawn_sidecar "$app" "$r"; done
+    done
+    for r in $(seq 1 "$REPLICAS"); do
+        for app in $(apps | cut -f1); do [ "$r.$app" = "1.$first" ] || wait_sidecar "$app" "$r"; done
+    done
 }
+
+# The app's replicas behind one address for Pushpin (HAProxy, tools/balancer): round robin over
+# the replicas whose task-api sidecar is healthy (checked every second); a connection refused is
+# tried on the next replica. Started when a second app process is, kept until `down`.
+start_balancer() {
+    "$ROOT/tools/balancer/balancer.sh" install >>"$RUN/logs/balancer.log" 2>&1 ||
+        { tail -n 20 "$RUN/logs/balancer.log" >&2; die "installing HAProxy failed (log $RUN/logs/balancer.log)"; }
+    local ports=() r task_api_http
+    task_api_http="$(apps | awk '$1 == "task-api" {print $2}')"
+    for r in $(seq 1 "$MAX_REPLICAS"); do ports+=("$(app_port "$r"):$((task_api_http + REPLICA_STEP * (r - 1)))"); done
+    "$ROOT/tools/balancer/balancer.sh" config "$RUN/balancer" "$BALANCER_PORT" "${ports[@]}" >>"$RUN/logs/balancer.log" 2>&1 ||
+        die "balancer config failed (log $RUN/logs/balancer.log)"
+    spawn balancer "$ROOT/tools/balancer/balancer.sh" start "$RUN/balancer"
+    wait_for balancer 30 port_open "$BALANCER_PORT"
+}
+
+# Where Pushpin sends the app's requests: the balancer when it runs, else the first replica.
+pushpin_target() { if alive balancer; then echo "$BALANCER_PORT"; else echo "$HOST_PORT"; fi; }
 
 write_stack_env() {
     # What tests and tools need to reach the stack (secrets stay in secrets.env).
@@ -356,11 +409,23 @@ write_stack_env() {
         echo "PROMETHEUS_URL=http://127.0.0.1:$PROMETHEUS_PORT"
         while read -r app http _rest; do echo "DAPR_URL_${app//-/_}=http://127.0.0.1:$http"; done < <(apps)
     } >"$RUN/stack.env"
+    # Replica R of the app and of each sidecar listens on replica 1's ports + REPLICA_STEP * (R - 1)
+    # (apart from stack.env, whose every port listens whenever the stack is up).
+    printf 'REPLICA_STEP=%s\nMAX_REPLICAS=%s\nBALANCER_URL=http://127.0.0.1:%s\n' \
+        "$REPLICA_STEP" "$MAX_REPLICAS" "$BALANCER_PORT" >"$RUN/replicas.env"
     # The database's URL for tests and tools (it may hold a password: 0600, beside secrets.env).
     (umask 077 && echo "DATABASE_URL=$DATABASE_URL" >"$RUN/database.env")
 }
 
 cmd_up() {
+    local replicas=""
+    while [ $# -gt 0 ]; do
+        case "$1" in
+        --replicas) replicas="${2:-}"; shift 2 || die "--replicas needs a number" ;;
+        --replicas=*) replicas="${1#*=}"; shift ;;
+        *) die "usage: ./dev up [--replicas N]" ;;
+        esac
+    done
     if [ -n "$(running_parts)" ]; then
         for p in $(running_parts); do alive "$p" && die "the stack is already running (./dev status; ./dev down to stop it)"; done
         rm -f "$RUN"/pids/*.pid # stale pid files of a stack that died
@@ -372,7 +437,7 @@ cmd_up() {
     trap 'say "interrupted: stopping what was started"; cmd_down; exit 130' INT TERM
     trap 'status=$?; [ $status -ne 0 ] && { say "up failed: stopping what was started"; cmd_down; }; exit $status' EXIT
     secrets
-    write_conf
+    write_conf "$replicas"
     local t0=$SECONDS parts=()
     # Starts one part and keeps how long it took for the summary.
     part() {
@@ -389,8 +454,11 @@ cmd_up() {
     part mailsink start_mailsink
     local runtime; runtime="$(choose_runtime)"
     part "app ($runtime)" start_app "$runtime"
+    local r
+    for r in $(seq 2 "$REPLICAS"); do part "app@$r ($runtime, replica $r)" start_app "$runtime" "$r"; done
+    [ "$REPLICAS" -gt 1 ] && part "balancer (HAProxy on :$BALANCER_PORT, the app's $REPLICAS replicas)" start_balancer
     part pushpin start_pushpin
-    part "sidecars ($DAPRD)" start_sidecars
+    part "sidecars ($DAPRD, $REPLICAS replica(s) per app-id)" start_sidecars
     part prometheus start_prometheus
     write_stack_env
     trap - INT TERM EXIT
@@ -438,26 +506,48 @@ cmd_down() {
     say "stopped ${#running[@]} part(s)"
 }
 
+# Every part the stack has, replicas included: replica 1's always, the others' while they run
+# or when `up --replicas` asked for them.
+stack_parts() {
+    local r app
+    echo postgres kafka scheduler mailsink
+    for r in $(seq 1 "$MAX_REPLICAS"); do
+        if [ "$r" -le "$REPLICAS" ] || alive "app@$r"; then echo "$(replica_name app "$r")"; fi
+    done
+    echo balancer pushpin prometheus
+    for r in $(seq 1 "$MAX_REPLICAS"); do
+        for app in $(apps | cut -f1); do
+            if [ "$r" -le "$REPLICAS" ] || alive "daprd-$app@$r"; then echo "$(replica_name "daprd-$app" "$r")"; fi
+        done
+    done
+}
+
 cmd_status() {
-    local p any=0 state where
+    local p any=0 state where r
     load_conf
-    for p in postgres kafka scheduler mailsink app pushpin prometheus $(apps | cut -f1 | sed 's/^/daprd-/'); do
+    for p in $(stack_parts); do
+        [ "$p" = balancer ] && ! alive balancer && [ "$REPLICAS" -le 1 ] && continue
         if alive "$p"; then any=1; state="running (pid $(cat "$(pidfile "$p")"))"; else state="stopped"; fi
+        r="$(replica_of "$p")"
         case "$p" in
         postgres) where="postgresql://127.0.0.1:$PG_PORT/todo"
             [ "$PG_EXTERNAL" = 1 ] && state="external" where="TODO_DATABASE_URL (not started or stopped by ./dev)" ;;
         kafka) where="127.0.0.1:$KAFKA_PORT"
             [ "$KAFKA_EXTERNAL" = 1 ] && state="external" where="$KAFKA_BROKERS (not started or stopped by ./dev)" ;;
         scheduler) where="127.0.0.1:$SCHED_PORT (healthz :$SCHED_HEALTH_PORT)" ;;
-        app) where="http://127.0.0.1:$HOST_PORT (runtime: $(runtime_now))" ;;
+        app | app@*) where="http://127.0.0.1:$(app_port "$r") (runtime: $(runtime_now))" ;;
+        balancer) where="http://127.0.0.1:$BALANCER_PORT (the app's replicas, for Pushpin)" ;;
         mailsink) where="smtp://127.0.0.1:$SMTP_PORT (./dev mail)" ;;
         pushpin) where="http://127.0.0.1:$PUSHPIN_PORT (browsers; publish :$PUSHPIN_PUBLISH_PORT)" ;;
         prometheus) where="http://127.0.0.1:$PROMETHEUS_PORT (rules: observability/rules)" ;;
-        daprd-*) where="http://127.0.0.1:$(apps | awk -v a="${p#daprd-}" '$1==a {print $2}')" ;;
+        daprd-*) p="${p%@*}"
+            where="http://127.0.0.1:$(($(apps | awk -v a="${p#daprd-}" '$1==a {print $2}') + REPLICA_STEP * (r - 1)))"
+            [ "$r" -gt 1 ] && where+=" (replica $r)"
+            p="$(replica_name "$p" "$r")" ;;
         esac
-        printf '%-22s %-24s %s\n' "$p" "$state" "$where"
+        printf '%-24s %-24s %s\n' "$p" "$state" "$where"
     done
-    say "logs: $RUN/logs/"
+    say "logs: $RUN/logs/ (./dev logs PART)"
     [ "$any" -eq 1 ]
 }
 
@@ -479,11 +569,13 @@ cmd_test() {
 # Stops or starts one part of a running stack: Kafka (failure tests), or the app (to run
 # `spin up` by hand beside the sidecars, README "Running with Spin").
 cmd_part() {
-    local action="$1" part="${2:-}"
+    local action="$1" part="${2:-}" r base
+    r="$(replica_of "$part")" base="${part%@*}"
+    [[ "$r" =~ ^[1-9]$ ]] && [ "$r" -le "$MAX_REPLICAS" ] || die "replica $r: a replica is 1 to $MAX_REPLICAS"
     case "$part" in
-    kafka | app | mailsink | pushpin | scheduler | postgres | prometheus) ;;
-    daprd-*) apps | cut -f1 | grep -qx "${part#daprd-}" || die "no app-id ${part#daprd-} in apps.tsv" ;;
-    *) die "usage: ./dev stop|kill|start kafka|postgres|scheduler|app|mailsink|pushpin|prometheus|daprd-<app-id>" ;;
+    kafka | app | mailsink | pushpin | scheduler | postgres | prometheus | balancer | app@[2-9]) ;;
+    daprd-*) apps | cut -f1 | grep -qx "${base#daprd-}" || die "no app-id ${base#daprd-} in apps.tsv" ;;
+    *) die "usage: ./dev stop|kill|start kafka|postgres|scheduler|app[@R]|mailsink|pushpin|prometheus|balancer|daprd-<app-id>[@R]" ;;
     esac
     secrets
     if { [ "$part" = kafka ] && [ "$KAFKA_EXTERNAL" = 1 ]; } || { [ "$part" = postgres ] && [ "$PG_EXTERNAL" = 1 ]; }; then
@@ -502,7 +594,7 @@ cmd_part() {
         else
             stop_parts "$part"
         fi
-        [ "$part" = app ] && rm -f "$RUN/runtime"
+        [ "$part" = app ] && [ -z "$(ls "$RUN"/pids/app@*.pid 2>/dev/null)" ] && rm -f "$RUN/runtime"
         if [ "$action" = kill ]; then say "$part killed"; else say "$part stopped"; fi
         ;;
     start)
@@ -510,16 +602,76 @@ cmd_part() {
         case "$part" in
         kafka) start_kafka ;;
         postgres) start_postgres ;;
-        app) start_app "$(choose_runtime)" ;;
+        app | app@*) start_app "$(replica_runtime)" "$r" ;;
+        balancer) start_balancer ;;
         mailsink) start_mailsink ;;
         pushpin) start_pushpin ;;
         prometheus) start_prometheus ;;
         scheduler) start_scheduler ;;
-        daprd-*) spawn_sidecar "${part#daprd-}" && wait_sidecar "${part#daprd-}" ;;
+        daprd-*) spawn_sidecar "${base#daprd-}" "$r" && wait_sidecar "${base#daprd-}" "$r" ;;
         esac
         say "$part started"
         ;;
     esac
+}
+
+# The runtime a new app process gets: the one the running replicas have, else TODO_RUNTIME's.
+replica_runtime() {
+    local rt
+    rt="$(runtime_now)"
+    if [ "$rt" = none ] || [ -n "${TODO_RUNTIME:-}" ]; then choose_runtime; else echo "$rt"; fi
+}
+
+# One more replica of an app-id (or of every one), or the newest one stopped: what Kubernetes
+# does when it scales a Deployment (docs/replicas.md).
+cmd_replica() {
+    local action="${1:-}" which="${2:-}" app r
+    case "$action" in add | remove) ;; *) die "usage: ./dev replica add|remove APP-ID|all" ;; esac
+    [ -n "$which" ] || die "usage: ./dev replica $action APP-ID|all"
+    secrets
+    alive app || alive app@2 || alive app@3 || die "the stack is not running (./dev up)"
+    local targets=()
+    if [ "$which" = all ]; then mapfile -t targets < <(apps | cut -f1)
+    else apps | cut -f1 | grep -qx "$which" || die "no app-id $which in apps.tsv"; targets=("$which"); fi
+    if [ "$action" = add ]; then
+        local want=() started=()
+        for app in "${targets[@]}"; do
+            for r in $(seq 1 "$MAX_REPLICAS"); do alive "$(replica_name "daprd-$app" "$r")" || break; done
+            alive "$(replica_name "daprd-$app" "$r")" && die "$app already runs $MAX_REPLICAS replicas (one per partition)"
+            want+=("$app@$r")
+        done
+        # The replicas' app processes first (a sidecar waits for its app), the balancer when there
+        # are two, then the sidecars together.
+        for r in $(printf '%s\n' "${want[@]}" | sed 's/.*@//' | sort -u); do
+            alive "$(replica_name app "$r")" || { start_app "$(replica_runtime)" "$r"; say "$(replica_name app "$r") started"; }
+        done
+        if ! alive balancer && [ "$(ls "$RUN"/pids/app*.pid 2>/dev/null | wc -l)" -gt 1 ]; then
+            start_balancer
+            # Pushpin reads its target at start: send it through the balancer from now on.
+            alive pushpin && { stop_parts pushpin; start_pushpin; }
+            say "balancer started (Pushpin -> :$BALANCER_PORT -> every app replica)"
+        fi
+        for app in "${want[@]}"; do spawn_sidecar "${app%@*}" "${app#*@}"; done
+        for app in "${want[@]}"; do
+            wait_sidecar "${app%@*}" "${app#*@}"
+            started+=("$(replica_name "daprd-${app%@*}" "${app#*@}")")
+        done
+        say "started ${started[*]}"
+    else
+        local stop=()
+        for app in "${targets[@]}"; do
+            for r in $(seq "$MAX_REPLICAS" -1 2); do
+                alive "daprd-$app@$r" && { stop+=("daprd-$app@$r"); break; }
+            done
+        done
+        [ "${#stop[@]}" -gt 0 ] || die "no replica beyond the first runs for $which"
+        stop_parts "${stop[@]}"
+        # An app process no sidecar calls any more goes too.
+        for r in $(seq 2 "$MAX_REPLICAS"); do
+            alive "app@$r" && [ -z "$(ls "$RUN"/pids/daprd-*@"$r".pid 2>/dev/null)" ] && { stop_parts "app@$r"; stop+=("app@$r"); }
+        done
+        say "stopped ${stop[*]}"
+    fi
 }
 
 # Serves the app with another runtime on the same port; the sidecars keep running (they retry
@@ -530,9 +682,13 @@ cmd_switch() {
     alive app || die "the stack is not running (./dev up)"
     secrets
     [ "$runtime" = spin ] && { spin_bin >/dev/null || die "no Spin CLI (spin on PATH, or setup unpacks ../shared/bin/spin-*.xz)"; }
-    stop_parts app
-    start_app "$runtime"
-    say "app served by $runtime on http://127.0.0.1:$HOST_PORT"
+    local r apps_running=()
+    for r in $(seq 1 "$MAX_REPLICAS"); do alive "$(replica_name app "$r")" && apps_running+=("$r"); done
+    for r in "${apps_running[@]}"; do
+        stop_parts "$(replica_name app "$r")"
+        start_app "$runtime" "$r"
+    done
+    say "app served by $runtime on http://127.0.0.1:$HOST_PORT (replicas: ${apps_running[*]})"
 }
 
 # `export` lines for running the app by hand with the stack's values (`eval "$(./dev env)"`).
@@ -593,7 +749,7 @@ cmd_clean() {
 }
 
 case "${1:-}" in
-up) cmd_up ;;
+up) shift; cmd_up "$@" ;;
 run) cmd_run ;;
 down) cmd_down ;;
 status) cmd_status ;;
@@ -603,6 +759,7 @@ clean) cmd_clean ;;
 doctor) shift; exec "$ROOT/tools/devstack/doctor.sh" "$@" ;;
 docs) shift; exec "$ROOT/tools/asyncapi/asyncapi.sh" docs "$@" ;;
 stop | start | kill) cmd_part "$@" ;;
+replica) shift; cmd_replica "$@" ;;
 switch) shift; cmd_switch "$@" ;;
 env) cmd_env ;;
 variables) cmd_variables ;;

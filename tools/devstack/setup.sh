@@ -127,6 +127,8 @@ install_system_up() {
 # What the tests need on top: the browser tests' Chromium, the benchmarks' wrk.
 install_system_test() {
     command -v chromium >/dev/null || apt_install chromium
+    # The replica stage's load balancer (`./dev up --replicas N` installs it on first use).
+    command -v haproxy >/dev/null || apt_install haproxy
     # The benchmarks (tools/bench: host.sh, consumer_alone.py) drive HTTP with wrk.
     command -v wrk >/dev/null || apt_install wrk
     command -v npm >/dev/null || apt_install npm

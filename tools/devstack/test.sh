@@ -104,6 +104,18 @@ faults() { "$ROOT/dev" switch spin >/dev/null && "$PY" -m pytest -q -s tests/fau
 step "end-to-end tests on Spin" e2e_on spin
 step "metrics and alerts on the stack's Prometheus, ./dev doctor (on Spin)" observability
 step "faults: every part restarted or killed under a seeded workload, nothing lost (on Spin)" faults
+# Two replicas of every service (issue 20): a second app process and a second daprd per app-id
+# join the running stack, the same events go to both replicas of each consumer at once, and each
+# consumer group is rebalanced under the seeded workload (add, SIGTERM, kill -9 of a sidecar,
+# kill -9 of an app process); back to one replica afterwards.
+replicas() {
+    "$ROOT/dev" switch spin >/dev/null && "$ROOT/dev" replica add all >/dev/null || return 1
+    local rc=0
+    TODO_FAULT_PRE_S=3 TODO_FAULT_POST_S=2 "$PY" -m pytest -q -s tests/replicas || rc=1
+    "$ROOT/dev" replica remove all >/dev/null || rc=1
+    return $rc
+}
+step "replicas: two of every service, the same events at both, rebalances under load (on Spin)" replicas
 # On the host, the end-to-end suite's smoke subset (one path through each component); the rest of
 # what the host must do alike is tests/runtime's comparison of the two runtimes below.
 smoke_on_host() { "$ROOT/dev" switch host >/dev/null && TODO_E2E_RUNTIME=host "$PY" -m pytest -q -m smoke tests/e2e; }
@@ -116,7 +128,7 @@ step "runtime parity: Spin and the host serve and refuse alike, and the host's l
 # child, the host, sidecars, brokers).
 leftovers() {
     local left
-    left="$(pgrep -af "$CACHE/bin/(spin|daprd|scheduler)|todo-host|kafka\.Kafka|prometheus --config.file=$CACHE|${TODO_EVENTS_PGDATA:-/var/lib/todo-events/postgres}" 2>/dev/null || true)"
+    left="$(pgrep -af "$CACHE/bin/(spin|daprd|scheduler)|todo-host|kafka\.Kafka|prometheus --config.file=$CACHE|haproxy -W -db -f $CACHE|${TODO_EVENTS_PGDATA:-/var/lib/todo-events/postgres}" 2>/dev/null || true)"
     [ -z "$left" ] || { echo "test: processes left behind:"; echo "$left"; return 1; }
 }
 if [ "$started" -eq 1 ]; then

@@ -76,6 +76,14 @@ impl Batch for Realtime {
             })
             .collect();
         let appended: feed::Appended = db.one(&feed::append(&pending)).await?;
+        // Like audit's: a rebalance's or a restart's redeliveries, absorbed by the feed's rows.
+        let again = appended.seqs.iter().filter(|s| s.is_none()).count();
+        if again > 0 {
+            eprintln!(
+                "realtime: {again} of {} updates were in the feed already (redeliveries)",
+                pending.len()
+            );
+        }
         for body in feed::publish_bodies(&pending, &appended.seqs)? {
             publish(&body).await?;
         }
