@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Events/s of each consumer component alone in the project's host, with a real sidecar of its
+"""Events/s of each consumer component alone in the project's host (or real Spin), with a real sidecar of its
 own and the stack's PostgreSQL: CloudEvents POSTed to the component the way daprd delivers them,
 with wrk, at 1 and at 32 connections; one event per request, and (`--bulk`, default 0,sub) in
 Dapr's bulk envelope of N entries as the consumer's Subscription (`bulkSubscribe`) delivers them:
@@ -28,6 +28,11 @@ per request answered). Everything it starts is stopped at the end.
 
     ~/.cache/todo-events/venv/bin/python tools/bench/consumer_alone.py
     ~/.cache/todo-events/venv/bin/python tools/bench/consumer_alone.py --consumers audit --seconds 20 --json
+    ~/.cache/todo-events/venv/bin/python tools/bench/consumer_alone.py --runtime spin --consumers audit --bulk 0
+
+`--runtime spin` serves the component with `spin up --component-id <c>` instead (Spin 4.0.2 from
+the cache, the variables from a 0600 file as `./dev` gives them: issue 18 compares the audit
+consumer on Spin with the peer's FastAPI service).
 
 Needs the stack up (`./dev up`: PostgreSQL, Kafka, Scheduler, Pushpin), wrk (`apt-get install
 wrk`), the host built (`tools/devstack/setup.sh build`), and psycopg (tests/requirements.txt).
@@ -53,6 +58,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "devstack"))
 from stackinfo import CACHE, ROOT, RUN, apps, database_url, read_env  # noqa: E402  (the one reader of the stack's files)
 HOST = Path(os.environ.get("CARGO_TARGET_DIR", CACHE / "target")) / "host" / "todo-host"
+SPIN = CACHE / "bin" / "spin"
 DAPRD = CACHE / "bin" / "daprd"
 TOPIC = {"audit": "task-events", "recurring": "task-events", "notification": "reminders", "realtime": "task-updates"}
 
@@ -140,7 +146,7 @@ def stop(proc: subprocess.Popen | None):
 
 def parse_wrk(out: str) -> dict:
     def num(pattern, conv=float):
-        m = re.search(pattern, out)
+        m = re.search(pattern, out, re.M)
         return conv(m.group(1)) if m else None
 
     def ms(text: str | None):
@@ -156,8 +162,9 @@ def parse_wrk(out: str) -> dict:
     return {
         "requests": num(r"(\d+) requests in"),
         "rps": num(r"Requests/sec:\s+([\d.]+)"),
-        "p50_ms": ms(num(r"50%\s+(\S+)", str)),
-        "p99_ms": ms(num(r"99%\s+(\S+)", str)),
+        # The percentile lines only: "+/- Stdev" columns such as "72.50%" would match too.
+        "p50_ms": ms(num(r"^\s+50%\s+(\S+)", str)),
+        "p99_ms": ms(num(r"^\s+99%\s+(\S+)", str)),
         "non2xx": num(r"Non-2xx or 3xx responses: (\d+)", int) or 0,
         "errors": num(r"Socket errors: (.*)", str),
     }
@@ -203,16 +210,28 @@ def bench_one(consumer: str, args, secrets: dict, stack_env: dict, db, tmp: Path
              "--resources-path", str(ROOT / "contracts/dapr-components/selfhosted"),
              "--scheduler-host-address", sched, "--placement-host-address", "", "--log-level", "warn"],
             env={**os.environ, "DAPR_API_TOKEN": secrets["DAPR_API_TOKEN"], "APP_API_TOKEN": secrets["APP_API_TOKEN"],
-                 "TODO_PG_URL": pg_url},
+                 "TODO_PG_URL": pg_url, "TODO_KAFKA_BROKERS": stack_env.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")},
             stdout=dlog.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
         host_env = {**os.environ,
                     "SPIN_VARIABLE_DAPR_API_TOKEN": secrets["DAPR_API_TOKEN"], "SPIN_VARIABLE_APP_API_TOKEN": secrets["APP_API_TOKEN"],
                     "SPIN_VARIABLE_JWT_SECRET": secrets["JWT_SECRET"], "SPIN_VARIABLE_PUSHPIN_SIG_KEY": secrets["PUSHPIN_SIG_KEY"],
                     "SPIN_VARIABLE_PUSHPIN_PUBLISH_URL": stack_env.get("PUSHPIN_PUBLISH_URL", "http://127.0.0.1:5561"),
                     f"SPIN_VARIABLE_{var.upper()}": "http://127.0.0.1:3600"}
-        host = subprocess.Popen([str(HOST), "--from", str(ROOT / "spin.toml"), "--listen", f"127.0.0.1:{args.port}",
-                                 "--cache", str(CACHE / "host-cache"), "--component-id", consumer],
-                                env=host_env, stdout=hlog.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+        if args.runtime == "spin":
+            # Spin's static provider (a 0600 file), as ./dev runs it: no per-request variable cost.
+            varfile = tmp / f"vars-{consumer}.json"
+            varfile.touch(mode=0o600)
+            varfile.write_text(json.dumps({k.removeprefix("SPIN_VARIABLE_").lower(): v for k, v in host_env.items()
+                                           if k.startswith("SPIN_VARIABLE_")}))
+            cmd = [str(SPIN), "up", "--from", str(ROOT / "spin.toml"), "--listen", f"127.0.0.1:{args.port}",
+                   "--component-id", consumer, "--variable", f"@{varfile}", "--state-dir", str(tmp / "spin-state"),
+                   "--log-dir", str(tmp / "spin-logs")]
+            host = subprocess.Popen(cmd, env={k: v for k, v in host_env.items() if not k.startswith("SPIN_VARIABLE_")},
+                                    stdout=hlog.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+        else:
+            host = subprocess.Popen([str(HOST), "--from", str(ROOT / "spin.toml"), "--listen", f"127.0.0.1:{args.port}",
+                                     "--cache", str(CACHE / "host-cache"), "--component-id", consumer],
+                                    env=host_env, stdout=hlog.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
         wait_http(f"http://127.0.0.1:{args.port}/.well-known/spin/health", 120, host, hlog)
         wait_http("http://127.0.0.1:3600/v1.0/healthz", 90, daprd, dlog)
         path = {"audit": "/audit/events", "recurring": "/recurring/events", "notification": "/notification/events",
@@ -286,10 +305,12 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--port", type=int, default=3610)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--runtime", choices=["host", "spin"], default="host",
+                    help="serve the component with the project's host (default) or real Spin")
     args = ap.parse_args()
     args.connections = [int(c) for c in args.connections.split(",")]
     args.bulk = [b.strip() for b in args.bulk.split(",")]
-    for tool in (HOST, DAPRD):
+    for tool in ((SPIN if args.runtime == "spin" else HOST), DAPRD):
         if not tool.exists():
             sys.exit(f"{tool} is missing (tools/devstack/setup.sh)")
     if subprocess.run(["which", "wrk"], capture_output=True).returncode != 0:
@@ -297,7 +318,7 @@ def main() -> int:
     secrets, stack_env = read_env(RUN / "secrets.env"), read_env(RUN / "stack.env")
     db = psycopg.connect(database_url(),
                          autocommit=True)
-    print(f"consumer alone in todo-host, own daprd, the stack's PostgreSQL; {os.cpu_count()} cores; "
+    print(f"consumer alone in {'Spin' if args.runtime == 'spin' else 'todo-host'}, own daprd, the stack's PostgreSQL; {os.cpu_count()} cores; "
           f"the rest of the stack keeps running (load {os.getloadavg()[0]:.2f})")
     out = []
     with tempfile.TemporaryDirectory(prefix="todo-bench-") as tmp:
