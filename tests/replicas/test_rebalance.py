@@ -32,8 +32,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-import pytest
-
 import mail
 import test_faults as F
 from replicas import CONSUMERS, log_sizes, redeliveries_since, running_replicas, stable_owners
@@ -64,8 +62,6 @@ class Action:
     app: str                               # the app-id whose group it changes ("*": every one)
     steps: list[tuple[str, ...]]           # ./dev commands, in order
     members_after: int                     # the group's size once it has settled
-    key: str = ""
-    note: str = ""
 
 
 def actions() -> list[Action]:
