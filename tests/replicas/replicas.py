@@ -1,5 +1,5 @@
 """What the replica tests read of the running stack: each replica's ports, each consumer group's
-members and their partitions (Kafka's own answer), and the sidecars' delivery counters."""
+members and their partitions (Kafka's own answer), and the redeliveries audit and realtime log."""
 
 from __future__ import annotations
 

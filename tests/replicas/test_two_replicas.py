@@ -19,7 +19,8 @@ import requests
 import mail
 from clients import Api, mint_token
 from replicas import CONSUMERS, app_url, group, running_replicas, sidecar_metrics_port, stack_env
-from support import RUN, TopicReader, cloud_event, database_url, envelope, read_env
+from support import RUN, TopicReader, cloud_event, database_url, envelope, one, read_env
+from test_faults import iso
 
 SINGLE_PAIRS = 12
 BULK_PAIRS = 3
@@ -47,12 +48,6 @@ def db():
     conn = psycopg.connect(database_url(), autocommit=True)
     yield conn
     conn.close()
-
-
-def one(db, sql, *params):
-    with db.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchone()[0]
 
 
 @pytest.mark.parametrize("app_id", list(CONSUMERS))
@@ -102,10 +97,6 @@ def at_once(posts: list[tuple[str, dict]], token: str) -> list[requests.Response
     for t in threads:
         t.join()
     return out
-
-
-def iso(t: datetime) -> str:
-    return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @pytest.fixture(scope="module")

@@ -514,7 +514,8 @@ stack_parts() {
     for r in $(seq 1 "$MAX_REPLICAS"); do
         if [ "$r" -le "$REPLICAS" ] || alive "app@$r"; then echo "$(replica_name app "$r")"; fi
     done
-    echo balancer pushpin prometheus
+    if [ "$REPLICAS" -gt 1 ] || alive balancer; then echo balancer; fi
+    echo pushpin prometheus
     for r in $(seq 1 "$MAX_REPLICAS"); do
         for app in $(apps | cut -f1); do
             if [ "$r" -le "$REPLICAS" ] || alive "daprd-$app@$r"; then echo "$(replica_name "daprd-$app" "$r")"; fi
@@ -526,7 +527,6 @@ cmd_status() {
     local p any=0 state where r
     load_conf
     for p in $(stack_parts); do
-        [ "$p" = balancer ] && ! alive balancer && [ "$REPLICAS" -le 1 ] && continue
         if alive "$p"; then any=1; state="running (pid $(cat "$(pidfile "$p")"))"; else state="stopped"; fi
         r="$(replica_of "$p")"
         case "$p" in

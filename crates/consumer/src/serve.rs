@@ -95,10 +95,10 @@ fn admitted(req: &Request) -> Result<(), Response> {
 pub struct Unavailable(pub String);
 
 /// Whether a failure is a dependency that is down (the sidecar, the database behind it, the
-/// component's configuration, an [`Unavailable`] service): the event is answered RETRY and retried however long the outage
-/// lasts, never counted towards its dead letter. Anything else (a statement that failed inside
-/// the database, a 4xx from the sidecar, a result of the wrong shape) is about this event and
-/// counts an attempt (docs/deadletters.md).
+/// component's configuration, an [`Unavailable`] service): the event is answered RETRY and
+/// retried however long the outage lasts, never counted towards its dead letter. Anything else
+/// (a statement that failed inside the database, a 4xx from the sidecar, a result of the wrong
+/// shape) is about this event and counts an attempt (docs/deadletters.md).
 pub fn transient(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
         if let Some(db) = cause.downcast_ref::<DbError>() {
