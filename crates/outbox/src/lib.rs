@@ -100,6 +100,21 @@ pub fn outbox_cte_held(b: &mut Binder, w: &str, outbox: &[OutboxMessage]) -> Str
     )
 }
 
+/// The runs of `messages` that must be published one after the other: one per (topic, partition
+/// key), each the indexes of that key's messages in their order, the runs in the order of their
+/// first message. Different runs may be published side by side: Kafka keeps order per key only.
+pub fn key_runs<'a>(messages: impl IntoIterator<Item = &'a OutboxMessage>) -> Vec<Vec<usize>> {
+    let mut runs: Vec<(&str, &str, Vec<usize>)> = Vec::new();
+    for (i, m) in messages.into_iter().enumerate() {
+        let key = (m.topic.as_str(), m.partition_key.as_str());
+        match runs.iter_mut().find(|(t, k, _)| (*t, *k) == key) {
+            Some((_, _, run)) => run.push(i),
+            None => runs.push((key.0, key.1, vec![i])),
+        }
+    }
+    runs.into_iter().map(|(_, _, run)| run).collect()
+}
+
 /// The ids of the rows [`outbox_cte_held`] inserted, in order, as a JSON array expression for
 /// the statement's row.
 pub const HELD_IDS: &str = "(SELECT COALESCE(jsonb_agg(o.id ORDER BY o.id), '[]'::jsonb) FROM o)";
@@ -278,6 +293,29 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn key_runs_keep_each_keys_order_and_split_keys() {
+        let m = |topic: &str, key: &str| OutboxMessage {
+            topic: topic.into(),
+            partition_key: key.into(),
+            payload: json!({}),
+        };
+        let rows = [
+            m("task-events", "a"),
+            m("task-updates", "a"),
+            m("task-events", "b"),
+            m("task-events", "a"),
+            m("reminders", "a"),
+            m("task-updates", "a"),
+        ];
+        // A write's events (same task, three topics) are three runs; a key's later rows join its run.
+        assert_eq!(
+            key_runs(&rows),
+            vec![vec![0, 3], vec![1, 5], vec![2], vec![4]]
+        );
+        assert!(key_runs(&[]).is_empty());
+    }
 
     fn message(topic: &str) -> OutboxMessage {
         OutboxMessage {
