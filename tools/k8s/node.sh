@@ -608,12 +608,14 @@ node_up() {
         die "partly running: run \`$0 down --node\` first"
     fi
     [ -d "$CRDS" ] || die "no CRD folder $CRDS"
-    for p in curl iptables ip openssl; do command -v "$p" >/dev/null || die "$p not found"; done
     if [ "${K8S_SKIP_BUILD:-0}" != 1 ]; then
         "$HERE/build.sh" etcd kube-apiserver kube-controller-manager kubectl spin-operator
+        # Also installs the node's Debian packages (iptables, the CNI plugins, the registry).
         "$HERE/build.sh" node
         "$ROOT/tools/dapr/build.sh" daprd scheduler control-plane
     fi
+    # After the build: on a fresh machine `build.sh node` is what installs iptables.
+    for p in curl iptables ip openssl; do command -v "$p" >/dev/null || die "$p not found"; done
     for p in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy spin-operator kubectl \
         containerd containerd-shim-runc-v2 containerd-shim-spin-v2 runc coredns crane helm pause \
         ; do
