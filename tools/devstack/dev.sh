@@ -339,6 +339,14 @@ spawn_sidecar() {
     read -r app http grpc metrics _var < <(apps | awk -v a="$1" '$1 == a')
     [ -n "${app:-}" ] || die "no app-id $1 in tools/devstack/apps.tsv"
     step=$((REPLICA_STEP * (r - 1)))
+    # notification: one call into the app at a time (its job callbacks and deliveries). Dapr
+    # 1.18's SMTP binding merges each request's metadata into the component's own
+    # (components-contrib bindings/smtp/smtp.go: mergeWithRequestMetadata has a pointer
+    # receiver), so two emails sent at once through one sidecar can swap recipients
+    # (docs/decisions.md, "Notifications"). Every email is sent inside a job callback, so
+    # callbacks one at a time means sends one at a time.
+    local extra=()
+    [ "$app" = notification ] && extra=(--app-max-concurrency 1)
     # --dapr-graceful-shutdown-seconds: on SIGTERM the sidecar stops taking events, lets the
     # deliveries in flight finish and leaves the consumer group (its partitions move at once)
     # before it exits (docs/replicas.md).
@@ -349,7 +357,7 @@ spawn_sidecar() {
         --metrics-listen-address 127.0.0.1 --metrics-port $((metrics + step)) --enable-metrics=true \
         --resources-path "$ROOT/contracts/dapr-components/selfhosted" \
         --scheduler-host-address "127.0.0.1:$SCHED_PORT" --placement-host-address "" \
-        --dapr-graceful-shutdown-seconds 10 --log-level info
+        --dapr-graceful-shutdown-seconds 10 --log-level info "${extra[@]}"
 }
 
 wait_sidecar() {
