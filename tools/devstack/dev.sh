@@ -343,8 +343,8 @@ spawn_sidecar() {
     # 1.18's SMTP binding merges each request's metadata into the component's own
     # (components-contrib bindings/smtp/smtp.go: mergeWithRequestMetadata has a pointer
     # receiver), so two emails sent at once through one sidecar can swap recipients
-    # (docs/decisions.md, "Notifications"). Every email is sent inside a job callback, so
-    # callbacks one at a time means sends one at a time.
+    # (docs/decisions.md, "One call into notification at a time"). Every email is sent inside
+    # a job callback, so callbacks one at a time means sends one at a time.
     local extra=()
     [ "$app" = notification ] && extra=(--app-max-concurrency 1)
     # --dapr-graceful-shutdown-seconds: on SIGTERM the sidecar stops taking events, lets the
