@@ -80,7 +80,7 @@ serve() {
                 "$(echo "$out" | awk '/Requests\/sec/ {print $2}')" \
                 "$(echo "$out" | awk '$1 == "50%" {print $2}')" \
                 "$(echo "$out" | awk '$1 == "99%" {print $2}')" \
-                "$(echo "scale=6; ($after - $before) * 1000 / $hz / $reqs" | bc)"
+                "$(awk -v t="$((after - before))" -v hz="$hz" -v n="$reqs" 'BEGIN {print t * 1000 / hz / n}')"
         done
     done
     stop
